@@ -80,6 +80,36 @@ def _origin(loc: tuple[int | str, ...], files: dict[str, Path], section_files: l
     return str(files["version"])
 
 
+def _problem_origin(
+    problem: str, data: dict[str, Any], files: dict[str, Path], section_files: list[Path]
+) -> Path:
+    """The file a cross-reference problem (from ContentBundle's validator) comes from."""
+    for index, section in enumerate(data.get("sections") or []):
+        section_id = section.get("id") if isinstance(section, dict) else None
+        complications = [
+            item.get("id")
+            for tier in (section.get("risk_tiers") or [] if isinstance(section, dict) else [])
+            if isinstance(tier, dict)
+            for item in tier.get("complications") or []
+            if isinstance(item, dict)
+        ]
+        if problem.startswith(f"section {section_id} ") or any(
+            problem.startswith(f"complication {c}:") for c in complications
+        ):
+            return section_files[index]
+    for prefix, key in (
+        ("quiz question", "quiz"),
+        ("screening question", "screening"),
+        ("statement", "statements"),
+        ("warning sign", "warning_signs"),
+        ("decisions", "decisions"),
+        ("source", "sources"),
+    ):
+        if problem.startswith(prefix):
+            return files[key]
+    return files["version"]
+
+
 def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> LoadedContent:
     """Read, validate and hash one language's content.
 
@@ -117,7 +147,12 @@ def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> 
         lines = []
         for error in exc.errors():
             loc = tuple(error["loc"])
-            where = ".".join(str(part) for part in loc) or "(top level)"
+            if not loc:  # cross-reference problems: attribute each to its own file
+                for problem in error["msg"].removeprefix("Value error, ").split("; "):
+                    path = _problem_origin(problem, data, files, section_files)
+                    lines.append(f"{path}: {problem}")
+                continue
+            where = ".".join(str(part) for part in loc)
             lines.append(f"{_origin(loc, files, section_files)}: {where}: {error['msg']}")
         raise ContentError("The education content is not valid:\n  " + "\n  ".join(lines)) from None
     blob = canonical_json(bundle.model_dump(mode="json"))
