@@ -118,6 +118,10 @@ class ConsentStore(Protocol):
         """Keep a copy of the exact content a record's hash refers to (idempotent)."""
         ...
 
+    def archived_content(self, sha256: str) -> bytes | None:
+        """The archived content with that hash, or None when it was never archived."""
+        ...
+
     def verify(self) -> VerifyReport:
         """Re-hash every entry in order; name the first one that is wrong."""
         ...

@@ -1,0 +1,117 @@
+"""Synthetic patients for demos, tests and benchmarks (never real people).
+
+Each demo record goes through the same :class:`~kiosk.session.ConsentSession` and
+:meth:`~kiosk.services.KioskServices.save` as a patient at the kiosk, so it is validated,
+hashed and stored exactly like a real one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+from consent_records.model import Decision, ScreeningAnswerValue, SignatureMethod
+from kiosk.services import KioskServices, SavedConsent
+from kiosk.session import AboutYou, ConsentSession, SignatureInput, SubstituteInput
+
+FIRST_NAMES = [
+    "Renée", "François", "Zoë", "Amélie", "Jérôme", "Hélène", "Noé", "Chloé", "Maël", "Inès",
+    "Olivia", "Liam", "Priya", "Wei", "Aiyana", "Mateo", "Fatima", "Kofi", "Siobhán", "Björn",
+    "Anaïs", "Léa", "Théo", "Gaëlle", "Yusuf", "Mei", "Dmitri", "Nadia", "Tomás", "Ngozi",
+]  # fmt: skip
+LAST_NAMES = [
+    "Bélanger-Côté", "Lefèvre", "Ångström", "Tremblay", "Gagnon", "Roy", "Bouchard", "Gauthier",
+    "Morin", "Lavoie", "Fortin", "Gagné", "Ouellet", "Pelletier", "Bergeron", "Lévesque",
+    "Nguyen", "Singh", "O'Connor", "MacDonald", "Kowalski", "Okafor", "Haddad", "Chen",
+    "Desjardins", "Thériault", "Côté", "Mercier", "Paré", "Dubé",
+]  # fmt: skip
+RELATIONSHIPS = ["mother", "father", "legal guardian", "grandmother", "aunt"]
+
+
+def synthetic_name(rng: random.Random) -> str:
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+
+
+def _signature_strokes(rng: random.Random) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """A wavy, signature-like scribble in a 60 x 6 cell pad."""
+    strokes = []
+    x = 3.0
+    for _stroke in range(rng.randint(1, 3)):
+        points = []
+        for _step in range(rng.randint(12, 30)):
+            x = min(x + rng.uniform(0.4, 1.6), 58.0)
+            y = 3.0 + 2.2 * rng.uniform(-1, 1)
+            points.append((round(x, 2), round(y, 2)))
+        strokes.append(tuple(points))
+        x = min(x + 2, 55.0)
+    return tuple(strokes)
+
+
+def fill_session(
+    session: ConsentSession, rng: random.Random, *, decision: Decision | None = None
+) -> SignatureInput:
+    """Answer every step of ``session`` as a (random) patient would."""
+    settings = session.settings
+    bundle = session.content.bundle
+    today = session.clock().date()
+    age_days = rng.randint(12 * 365, 90 * 365)
+    born = today - timedelta(days=age_days)
+    born = date(born.year, born.month, min(born.day, 28))
+    name = synthetic_name(rng)
+    session.set_about(
+        AboutYou(
+            full_name=name,
+            date_of_birth=born,
+            chart_number=f"C-{rng.randint(10000, 99999)}" if rng.random() < 0.6 else None,
+            physiotherapist_id=rng.choice(settings.physiotherapists).id,
+        )
+    )
+    if session.needs_substitute:
+        session.substitute = SubstituteInput(synthetic_name(rng), rng.choice(RELATIONSHIPS))
+    for section in bundle.sections:
+        session.enter_section(section.id)
+        session.section_end_reached(section.id)
+        session.leave_section(section.id)
+    for question in bundle.quiz:
+        if rng.random() < 0.2:
+            wrong = [o.id for o in question.options if o.id != question.correct]
+            session.answer_quiz(question.id, rng.choice(wrong))
+        session.answer_quiz(question.id, question.correct)
+    for screening in bundle.screening:
+        roll = rng.random()
+        session.screening[screening.id] = (
+            ScreeningAnswerValue.YES
+            if roll < 0.08
+            else ScreeningAnswerValue.NOT_SURE
+            if roll < 0.12
+            else ScreeningAnswerValue.NO
+        )
+    session.decision = decision or rng.choices(
+        [Decision.AGREE, Decision.DECLINE, Decision.DISCUSS], weights=[7, 1, 2]
+    )[0]
+    session.statements = {s.id for s in bundle.statements}
+    drawn = rng.random() < 0.75
+    return SignatureInput(
+        typed_name=session.signer_name,
+        method=SignatureMethod.DRAWN if drawn else SignatureMethod.TYPED,
+        strokes=_signature_strokes(rng) if drawn else (),
+        pad_width=60 if drawn else 0,
+        pad_height=6 if drawn else 0,
+    )
+
+
+def generate(
+    services: KioskServices, count: int, *, seed: int | None = None
+) -> Iterator[tuple[SavedConsent, str]]:
+    """Save ``count`` synthetic records; yield each one's saved reference and name."""
+    rng = random.Random(seed)
+    decisions = list(Decision)
+    for index in range(count):
+        session = services.new_session()
+        # Cycle through all decisions first so even a small demo shows each one.
+        chosen = decisions[index] if index < len(decisions) else None
+        signature = fill_session(session, rng, decision=chosen)
+        saved = services.save(session, signature)
+        assert session.about is not None
+        yield saved, session.about.full_name

@@ -1,0 +1,202 @@
+"""The services screens and commands call: start a session, save it, export a PDF.
+
+This is the only place that joins settings, content and the record store. Screens get a
+:class:`KioskServices` and never touch TinyDB or reportlab themselves. Heavy modules (the
+store engine, reportlab) are imported on first use so the kiosk's first screen is quick.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from consent_records.base import ConsentStore, StoreError, StoreUnavailable
+from consent_records.model import (
+    ConsentRecord,
+    EventKind,
+    RecordEvent,
+    StoredRecord,
+    new_reference,
+    normalise_reference,
+)
+from content.loader import LoadedContent, cached_content
+from content.schema import ContentBundle
+from kiosk.session import ConsentSession, SignatureInput
+from kiosk.settings import Settings
+
+if TYPE_CHECKING:
+    from consent_records.pdf import ClinicHeader
+
+log = logging.getLogger("kiosk")
+
+
+@dataclass(frozen=True, slots=True)
+class SavedConsent:
+    """What the Done screen needs after a save: nothing else of the patient."""
+
+    reference: str
+    record_id: str
+
+
+class SaveFailed(Exception):
+    """The record could not be stored. Nothing partial was kept; the session is intact."""
+
+
+def setup_logging(data_dir: Path) -> None:
+    """Log to ``<data_dir>/logs/kiosk.log`` (ids only, never patient names)."""
+    root = logging.getLogger()
+    if any(getattr(h, "_ims_kiosk", False) for h in root.handlers):
+        return
+    try:
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            data_dir / "logs" / "kiosk.log", maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+        )
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._ims_kiosk = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+class KioskServices:
+    """Settings, content and store for one kiosk process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        data_dir: Path,
+        *,
+        content: LoadedContent | None = None,
+        clock: Callable[[], datetime] | None = None,
+        store: ConsentStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.content = content or cached_content(settings.language)
+        self._clock = clock
+        self._store = store
+
+    def now(self) -> datetime:
+        """The current time in the clinic's time zone."""
+        if self._clock is not None:
+            return self._clock().astimezone(self.settings.zone)
+        return datetime.now(self.settings.zone)
+
+    @property
+    def store(self) -> ConsentStore:
+        """The record store, opened on first use (fails closed on a damaged store)."""
+        if self._store is None:
+            from consent_records.store import open_store
+
+            self._store = open_store(self.data_dir)
+            self._store.archive_content(self.content.sha256, self.content.canonical_json)
+        return self._store
+
+    def open(self) -> None:
+        """Open the store now (so a damaged store stops the kiosk before any patient starts)."""
+        _ = self.store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def new_session(self) -> ConsentSession:
+        return ConsentSession(settings=self.settings, content=self.content, clock=self.now)
+
+    # -- saving -----------------------------------------------------------------------
+
+    def save(self, session: ConsentSession, signature: SignatureInput) -> SavedConsent:
+        """Build the record and store it durably (runs in a worker thread).
+
+        Raises:
+            FieldErrors: the signature is not acceptable (shown next to the field).
+            SaveFailed: storage failed; the message is for the log, not the patient.
+        """
+        record = session.build_record(signature)
+        store = self.store
+        for _attempt in range(5):
+            if not store.reference_exists(record.reference):
+                break
+            record = record.model_copy(update={"reference": new_reference()})
+        try:
+            stored = store.save_record(ConsentRecord.model_validate(record.model_dump()))
+        except StoreUnavailable as exc:
+            log.error("saving record %s failed: %s", record.id, exc)
+            raise SaveFailed(str(exc)) from exc
+        except (StoreError, OSError, ValueError) as exc:
+            log.exception("saving record %s failed", record.id)
+            raise SaveFailed(str(exc)) from exc
+        log.info("saved record %s (%s, %s)", stored.record.id, stored.record.reference,
+                 stored.record.decision.value)
+        return SavedConsent(reference=stored.record.reference, record_id=stored.record.id)
+
+    # -- PDF --------------------------------------------------------------------------
+
+    def find(self, reference: str) -> StoredRecord:
+        """A stored record by its reference code. Raises RecordNotFound."""
+        return self.store.find_reference(normalise_reference(reference))
+
+    def content_for(self, record: ConsentRecord) -> ContentBundle:
+        """The exact content the patient saw, from the archive when it has changed since."""
+        if record.content.sha256 == self.content.sha256:
+            return self.content.bundle
+        archived = self.store.archived_content(record.content.sha256)
+        if archived is None:
+            raise StoreError(
+                f"The content version {record.content.version} that record {record.reference} "
+                "was signed with is not in the content archive, so its PDF cannot be rebuilt."
+            )
+        return ContentBundle.model_validate_json(archived)
+
+    def clinic_header(self) -> ClinicHeader:
+        from consent_records.pdf import ClinicHeader
+
+        clinic = self.settings.clinic
+        return ClinicHeader(name=clinic.name, address=list(clinic.address), phone=clinic.phone)
+
+    def render_pdf(self, stored: StoredRecord) -> bytes:
+        from consent_records.pdf import render_consent_pdf
+
+        return render_consent_pdf(
+            stored, self.content_for(stored.record), self.clinic_header(), generated_at=self.now()
+        )
+
+    def export_pdf(self, reference: str, out: Path, *, actor: str = "cli") -> Path:
+        """Write one record's PDF atomically to ``out`` and log the export as an event."""
+        stored = self.find(reference)
+        data = self.render_pdf(stored)
+        write_file_atomically(out, data)
+        self.store.append_event(
+            RecordEvent(
+                record_id=stored.record.id,
+                kind=EventKind.PDF_EXPORTED,
+                at=self.now(),
+                actor=actor,
+                details={"file": out.name, "bytes": len(data)},
+            )
+        )
+        return out
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

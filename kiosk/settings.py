@@ -1,0 +1,149 @@
+"""Kiosk settings: the clinic, its physiotherapists and the kiosk's behaviour.
+
+Read from a TOML file (``--config FILE`` or ``IMS_KIOSK_CONFIG``); without one the kiosk
+runs as a demo clinic so that ``ims-kiosk`` works with no set-up. Example::
+
+    kiosk_id = "front-desk-1"
+    timezone = "America/Edmonton"
+    idle_timeout_seconds = 120
+    age_of_majority = 18
+
+    [clinic]
+    name = "Riverbend Physiotherapy"
+    address = ["100 Example Street", "Edmonton AB  T5J 0A1"]
+    phone = "780-555-0100"
+
+    [[physiotherapists]]
+    id = "akim"
+    name = "Alex Kim"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+ENV_DATA_DIR = "IMS_KIOSK_DATA_DIR"
+ENV_CONFIG = "IMS_KIOSK_CONFIG"
+DEFAULT_DATA_DIR = Path("data")
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+
+class SettingsError(Exception):
+    """The config file is missing or wrong. The message names the file and field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Clinic(Strict):
+    name: Name
+    address: list[Name] = Field(default_factory=list, max_length=4)
+    phone: Name | None = None
+
+
+class PhysiotherapistEntry(Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
+    name: Name
+
+
+class Settings(Strict):
+    clinic: Clinic = Clinic(
+        name="Demo Physiotherapy Clinic",
+        address=["123 Sample Avenue", "Edmonton AB  T5J 0A1"],
+        phone="780-555-0100",
+    )
+    physiotherapists: Annotated[list[PhysiotherapistEntry], Field(min_length=1)] = [
+        PhysiotherapistEntry(id="demo-akim", name="Alex Kim"),
+        PhysiotherapistEntry(id="demo-mtremblay", name="Marie Tremblay"),
+        PhysiotherapistEntry(id="demo-jsingh", name="Jaspreet Singh"),
+    ]
+    kiosk_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,40}$")] = "front-desk-1"
+    timezone: str = "America/Edmonton"
+    idle_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 120
+    """Idle time mid-path before the kiosk asks "Are you still there?"."""
+    idle_grace_seconds: Annotated[float, Field(gt=0, le=600)] = 30
+    """Time to answer "Are you still there?" before the session is wiped."""
+    done_return_seconds: Annotated[float, Field(gt=0, le=600)] = 60
+    """How long the Done screen stays before returning to Welcome."""
+    age_of_majority: Annotated[int, Field(ge=14, le=21)] = 18
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use a name such as 'America/Toronto'"
+            ) from None
+        return value
+
+    @field_validator("physiotherapists")
+    @classmethod
+    def _unique_ids(cls, value: list[PhysiotherapistEntry]) -> list[PhysiotherapistEntry]:
+        ids = [p.id for p in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each physiotherapist needs a different id")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def physiotherapist(self, physio_id: str) -> PhysiotherapistEntry:
+        for entry in self.physiotherapists:
+            if entry.id == physio_id:
+                return entry
+        raise KeyError(physio_id)
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read settings from a TOML file, or the demo clinic's when ``path`` is None.
+
+    Raises:
+        SettingsError: naming the file and the field that is wrong.
+    """
+    if path is None:
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"Config file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"Config file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"Config file {path} is not valid TOML: {exc}") from None
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "is not a known setting (check its spelling)"
+            lines.append(f"  {field}: {message}")
+        raise SettingsError(f"Config file {path} has a problem:\n" + "\n".join(lines)) from None
+
+
+def resolve_data_dir(cli_value: Path | None) -> Path:
+    if cli_value is not None:
+        return cli_value
+    env = os.environ.get(ENV_DATA_DIR)
+    return Path(env) if env else DEFAULT_DATA_DIR
+
+
+def resolve_config(cli_value: Path | None) -> Path | None:
+    if cli_value is not None:
+        return cli_value
+    env = os.environ.get(ENV_CONFIG)
+    return Path(env) if env else None

@@ -1,0 +1,217 @@
+"""Welcome, About you, and the substitute decision-maker step."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
+
+from kiosk.i18n import _
+from kiosk.session import FieldErrors, parse_about, parse_substitute
+from screens.base import PatientStep
+
+
+class WelcomeScreen(PatientStep):
+    """The first thing a patient sees."""
+
+    show_back = False
+    continue_label = "Start"
+
+    def compose_body(self) -> ComposeResult:
+        settings = self.session.settings
+        with Vertical(id="welcome"):
+            yield Static(_("Welcome to {clinic}").format(clinic=settings.clinic.name),
+                         id="welcome-title", classes="title", markup=False)
+            yield Static(_("Before your IMS (dry needling) treatment"), classes="subtitle")
+            yield Static(
+                _(
+                    "This will take about 10 minutes. You will:\n\n"
+                    "  1. Learn what IMS is, how it feels, and what can go wrong.\n"
+                    "  2. Answer a few short questions to check the key points.\n"
+                    "  3. Answer some health questions.\n"
+                    "  4. Tell us your choice and sign.\n\n"
+                    "Your physiotherapist will talk with you about all of this before any "
+                    "needling. You can go back at any time, and you can always say no."
+                ),
+                id="welcome-text",
+            )
+            yield Static(
+                _("Press Enter or touch Start to begin."), id="welcome-hint", classes="hint"
+            )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#continue").focus()
+
+
+class FormStep(PatientStep):
+    """A step with input fields; shows an error under each field that needs another look."""
+
+    draft_key = ""
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        for error_label in self.query(".field-error").results(Static):
+            field = (error_label.id or "").removeprefix("error-")
+            error_label.update(errors.get(field, ""))
+            error_label.display = field in errors
+        if errors:
+            self.say(_("Please check the highlighted answers."))
+            first = next(iter(errors))
+            for widget in self.query(f".field-{first}"):
+                if widget.focusable:
+                    widget.focus()
+                    break
+        else:
+            self.say("")
+
+    def field_error(self, field: str) -> Static:
+        label = Static("", id=f"error-{field}", classes="field-error", markup=False)
+        label.display = False
+        return label
+
+    def draft(self) -> dict[str, str]:
+        return self.session.drafts.get(self.draft_key, {})
+
+    def keep_answers(self) -> None:
+        self.session.drafts[self.draft_key] = {
+            widget.id: widget.value for widget in self.query(Input) if widget.id
+        }
+
+
+class AboutScreen(FormStep):
+    """Name, date of birth, chart number and physiotherapist."""
+
+    draft_key = "about"
+
+    def compose_body(self) -> ComposeResult:
+        draft = self.draft()
+        about = self.session.about
+        if about and not draft:
+            draft = {
+                "full-name": about.full_name,
+                "dob-year": str(about.date_of_birth.year),
+                "dob-month": str(about.date_of_birth.month),
+                "dob-day": str(about.date_of_birth.day),
+                "chart": about.chart_number or "",
+            }
+        physios = [(p.name, p.id) for p in self.session.settings.physiotherapists]
+        chosen = draft.get("physio") or (about.physiotherapist_id if about else None)
+        yield Static(_("About you"), classes="title")
+        with VerticalScroll(id="form"):
+            yield Label(_("Your full name"), classes="field-label")
+            yield Input(draft.get("full-name", ""), id="full-name", max_length=120,
+                        placeholder=_("First and last name"), classes="field-full_name")
+            yield self.field_error("full_name")
+            yield Label(_("Your date of birth"), classes="field-label")
+            with Horizontal(id="dob"):
+                yield Label(_("Year"), classes="dob-label")
+                yield Input(draft.get("dob-year", ""), id="dob-year", max_length=4,
+                            restrict=r"\d*", placeholder="1980", classes="field-date_of_birth")
+                yield Label(_("Month"), classes="dob-label")
+                yield Input(draft.get("dob-month", ""), id="dob-month", max_length=2,
+                            restrict=r"\d*", placeholder="1-12", classes="field-date_of_birth")
+                yield Label(_("Day"), classes="dob-label")
+                yield Input(draft.get("dob-day", ""), id="dob-day", max_length=2,
+                            restrict=r"\d*", placeholder="1-31", classes="field-date_of_birth")
+            yield self.field_error("date_of_birth")
+            yield Label(_("Chart number (if you know it; you can leave this empty)"),
+                        classes="field-label")
+            yield Input(draft.get("chart", ""), id="chart", max_length=40,
+                        classes="field-chart_number")
+            yield Label(_("Your physiotherapist"), classes="field-label")
+            yield Select(physios, id="physio", prompt=_("Choose your physiotherapist"),
+                         value=chosen if chosen in {p for _n, p in physios} else Select.NULL,
+                         classes="field-physiotherapist")
+            yield self.field_error("physiotherapist")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#full-name", Input).focus()
+
+    def keep_answers(self) -> None:
+        super().keep_answers()
+        value = self.query_one("#physio", Select).value
+        if isinstance(value, str):
+            self.session.drafts[self.draft_key]["physio"] = value
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.focus_next()
+
+    def commit(self) -> bool:
+        self.keep_answers()
+        value = self.query_one("#physio", Select).value
+        try:
+            about = parse_about(
+                full_name=self.query_one("#full-name", Input).value,
+                year=self.query_one("#dob-year", Input).value,
+                month=self.query_one("#dob-month", Input).value,
+                day=self.query_one("#dob-day", Input).value,
+                chart_number=self.query_one("#chart", Input).value,
+                physiotherapist_id=value if isinstance(value, str) else None,
+                today=self.session.clock().date(),
+                known_physiotherapists={p.id for p in self.session.settings.physiotherapists},
+            )
+        except FieldErrors as problems:
+            self.show_errors(problems.errors)
+            return False
+        self.show_errors({})
+        self.session.set_about(about)
+        return True
+
+
+class SubstituteScreen(FormStep):
+    """For a patient under the age of majority: who is giving consent."""
+
+    draft_key = "substitute"
+
+    def compose_body(self) -> ComposeResult:
+        draft = self.draft()
+        sub = self.session.substitute
+        if sub and not draft:
+            draft = {"sdm-name": sub.full_name, "sdm-relationship": sub.relationship}
+        age = self.session.settings.age_of_majority
+        yield Static(_("Who is giving consent?"), classes="title")
+        with VerticalScroll(id="form"):
+            yield Static(
+                _(
+                    "The patient is under {age}. A parent, legal guardian or other "
+                    "substitute decision-maker reads this information and makes the "
+                    "decision with the patient. The physiotherapist will also talk with "
+                    "the patient and check who can give consent."
+                ).format(age=age),
+                classes="intro",
+            )
+            yield Label(_("Full name of the person giving consent"), classes="field-label")
+            yield Input(draft.get("sdm-name", ""), id="sdm-name", max_length=120,
+                        classes="field-full_name")
+            yield self.field_error("full_name")
+            yield Label(_("Relationship to the patient (for example: mother, legal guardian)"),
+                        classes="field-label")
+            yield Input(draft.get("sdm-relationship", ""), id="sdm-relationship",
+                        max_length=40, classes="field-relationship")
+            yield self.field_error("relationship")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#sdm-name", Input).focus()
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.focus_next()
+
+    def commit(self) -> bool:
+        self.keep_answers()
+        try:
+            self.session.substitute = parse_substitute(
+                self.query_one("#sdm-name", Input).value,
+                self.query_one("#sdm-relationship", Input).value,
+            )
+        except FieldErrors as problems:
+            self.show_errors(problems.errors)
+            return False
+        self.show_errors({})
+        return True

@@ -1,0 +1,24 @@
+"""Small widgets shared by the patient screens."""
+
+from __future__ import annotations
+
+from textual.geometry import Size
+from textual.widgets import Checkbox, RadioButton
+
+
+class WrappingCheckbox(Checkbox):
+    """A checkbox whose long label wraps onto several lines instead of being cut off.
+
+    Textual's toggle buttons are one line tall; consent statements are sentences that a
+    patient must be able to read in full before ticking them.
+    """
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, self.render().get_height(self.styles, width))
+
+
+class WrappingRadioButton(RadioButton):
+    """A radio button whose long label wraps (see :class:`WrappingCheckbox`)."""
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, self.render().get_height(self.styles, width))
