@@ -1,0 +1,1047 @@
+"""The PDF consent summary: what the physiotherapist reads and the clinic files.
+
+:func:`render_consent_pdf` turns one stored record, the content it was signed against and the
+clinic's letterhead into a Letter-size PDF of about three pages: who, what they decided and
+the current status, what they were shown (every complication of every tier), their
+screening answers and understanding check with the points to discuss highlighted, the
+statements they confirmed, the signature (drawn strokes as vector paths), later events, and
+the hash-chain figures that let anyone check the record was not changed.
+
+Safety and reproducibility:
+
+* Every piece of text that reaches reportlab ``Paragraph`` markup goes through
+  :func:`_esc` (``xml.sax.saxutils.escape``): a name such as ``<img src="/etc/passwd"/>`` is
+  printed literally and never parsed (reportlab's ``<img>`` opens files and URLs; ``<font
+  color>`` was CVE-2023-33733). Footer text is drawn with ``drawString``, which parses nothing.
+* Fonts are the Bitstream Vera TTFs shipped with reportlab, embedded as subsets, so accented
+  names render and extract as text. They are parsed once per process.
+* The same inputs give the same bytes: reportlab's invariant mode, the creation date taken
+  from ``generated_at`` and a fixed QR mask.
+
+reportlab is imported lazily, so importing this module (for :class:`ClinicHeader`) costs
+nothing at kiosk start.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache, partial
+from pathlib import Path
+from typing import Annotated, Any
+from xml.sax.saxutils import escape
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from consent_records.model import (
+    ConsentRecord,
+    EventKind,
+    RecordStatus,
+    ScreeningAnswerValue,
+    SignatureMethod,
+    StoredRecord,
+)
+from content.schema import ContentBundle, DecisionChoice
+
+__all__ = [
+    "EVENT_WORDING",
+    "STATUS_WORDING",
+    "TITLE",
+    "ClinicHeader",
+    "qr_payload",
+    "render_consent_pdf",
+]
+
+TITLE = "IMS (dry needling) consent summary"
+
+STATUS_WORDING: dict[RecordStatus, str] = {
+    RecordStatus.AWAITING_PHYSIOTHERAPIST: (
+        "Awaiting physiotherapist discussion and countersignature"
+    ),
+    RecordStatus.DECLINED: "Declined",
+    RecordStatus.WANTS_DISCUSSION: "Wants to discuss first",
+    RecordStatus.CONSENTED: "Consented",
+    RecordStatus.WITHDRAWN: "Withdrawn",
+}
+"""How each record status is worded for people."""
+
+STATUS_DETAIL: dict[RecordStatus, str] = {
+    RecordStatus.AWAITING_PHYSIOTHERAPIST: (
+        "The patient agreed at the kiosk. The physiotherapist must still discuss IMS with "
+        "them and countersign before any treatment."
+    ),
+    RecordStatus.DECLINED: "The patient does not want IMS.",
+    RecordStatus.WANTS_DISCUSSION: (
+        "The patient wants to talk with the physiotherapist before deciding."
+    ),
+    RecordStatus.CONSENTED: (
+        "The physiotherapist discussed IMS with the patient and countersigned."
+    ),
+    RecordStatus.WITHDRAWN: "The patient withdrew consent after signing.",
+}
+
+EVENT_WORDING: dict[EventKind, str] = {
+    EventKind.PDF_EXPORTED: "PDF exported",
+    EventKind.PHYSIO_REVIEWED: "Reviewed by physiotherapist",
+    EventKind.COUNTERSIGNED: "Countersigned by physiotherapist",
+    EventKind.WITHDRAWN: "Consent withdrawn",
+    EventKind.NOTE: "Note",
+}
+"""How each later event is worded for people."""
+
+ANSWER_WORDING: dict[ScreeningAnswerValue, str] = {
+    ScreeningAnswerValue.YES: "Yes",
+    ScreeningAnswerValue.NO: "No",
+    ScreeningAnswerValue.NOT_SURE: "Not sure",
+}
+
+NOT_CONSENT_LINE = (
+    "This kiosk record is not by itself consent to treatment. The physiotherapist discusses "
+    "IMS with the patient, answers their questions and countersigns before any treatment."
+)
+
+QR_MASK = 2
+"""Fixed QR mask pattern: reportlab otherwise tries all 8 (a quarter of the render time)."""
+
+ClinicText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ClinicHeader(BaseModel):
+    """The clinic's letterhead printed at the top of every consent summary."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ClinicText
+    address_lines: tuple[ClinicText, ...] = ()
+    phone: ClinicText | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Small text helpers (pure Python, no reportlab)
+
+
+def _esc(text: object) -> str:
+    """Text made safe for reportlab Paragraph markup: ``&``, ``<`` and ``>`` escaped."""
+    return escape(str(text))
+
+
+def _when(moment: datetime) -> str:
+    """``2026-03-14 10:42 EDT (UTC-04:00)``: local time with its zone name and offset."""
+    offset = moment.strftime("%z")
+    utc = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    if utc == "UTC+00:00":
+        utc = "UTC"
+    name = moment.tzname() or ""
+    stamp = f"{moment:%Y-%m-%d %H:%M}"
+    if not name or name.startswith(("UTC", "+", "-")) or name == utc:
+        return f"{stamp} {utc}"
+    return f"{stamp} {name} ({utc})"
+
+
+def _day(value: date) -> str:
+    return f"{value:%Y-%m-%d}"
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60:02d} s"
+
+
+def _pdf_date(moment: datetime) -> Callable[..., str]:
+    """A reportlab date formatter that writes ``moment`` as the PDF creation date."""
+    offset = moment.strftime("%z") or "+0000"
+    text = f"D:{moment:%Y%m%d%H%M%S}{offset[:3]}'{offset[3:]}'"
+
+    def formatter(*_: Any) -> str:
+        return text
+
+    return formatter
+
+
+def _fit(text: str, font: str, size: float, smallest: float, room: float) -> tuple[str, float]:
+    """``text`` at the largest size down to ``smallest`` that fits ``room`` points, else cut
+    with an ellipsis at ``smallest``. For plain ``drawString`` text (no markup)."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    while size > smallest and stringWidth(text, font, size) > room:
+        size = max(smallest, size - 0.5)
+    if stringWidth(text, font, size) <= room:
+        return text, size
+    while text and stringWidth(text + "…", font, size) > room:
+        text = text[:-1]
+    return text.rstrip() + "…", size
+
+
+@dataclass(frozen=True, slots=True)
+class _Footer:
+    patient: str
+    date_of_birth: str
+    reference: str
+    content_version: str
+
+
+# --------------------------------------------------------------------------------------------
+# reportlab set-up, once per process
+
+_FONT = "Vera"
+_FONT_BOLD = "Vera-Bold"
+_FONT_ITALIC = "Vera-Italic"
+_FONT_BOLD_ITALIC = "Vera-BoldItalic"
+_font_lock = threading.Lock()
+_fonts_ready = False
+
+
+def _register_fonts() -> None:
+    """Register the Vera TTF family (embedded, subset) the first time a PDF is made."""
+    global _fonts_ready
+    if _fonts_ready:
+        return
+    with _font_lock:
+        if _fonts_ready:
+            return
+        import reportlab
+        from reportlab.lib.fonts import addMapping
+        from reportlab.pdfbase import pdfmetrics
+        from reportlab.pdfbase.ttfonts import TTFont
+
+        fonts = Path(reportlab.__file__).resolve().parent / "fonts"
+        for name, file in (
+            (_FONT, "Vera.ttf"),
+            (_FONT_BOLD, "VeraBd.ttf"),
+            (_FONT_ITALIC, "VeraIt.ttf"),
+            (_FONT_BOLD_ITALIC, "VeraBI.ttf"),
+        ):
+            pdfmetrics.registerFont(TTFont(name, str(fonts / file)))
+        addMapping(_FONT, 0, 0, _FONT)
+        addMapping(_FONT, 1, 0, _FONT_BOLD)
+        addMapping(_FONT, 0, 1, _FONT_ITALIC)
+        addMapping(_FONT, 1, 1, _FONT_BOLD_ITALIC)
+        _fonts_ready = True
+
+
+# Colours (hex so they need no reportlab import here).
+_INK = "#1a1a1a"
+_MUTED = "#5a5a5a"
+_RULE = "#b8b8b8"
+_SHADE = "#f1f3f5"
+_FLAG_FILL = "#fff1c7"
+_FLAG_INK = "#8a3b00"
+_ACCENT = "#1f4e79"
+
+_PAGE_MARGIN_X = 48.0
+_PAGE_MARGIN_TOP = 40.0
+_PAGE_MARGIN_BOTTOM = 56.0
+_FOOTER_Y = 28.0
+
+
+@cache
+def _styles() -> dict[str, Any]:
+    from reportlab.lib import colors
+    from reportlab.lib.enums import TA_RIGHT
+    from reportlab.lib.styles import ParagraphStyle
+
+    ink = colors.HexColor(_INK)
+    base = ParagraphStyle("base", fontName=_FONT, fontSize=9.2, leading=12.2, textColor=ink)
+    styles: dict[str, Any] = {
+        "base": base,
+        "small": ParagraphStyle(
+            "small", parent=base, fontSize=7.8, leading=10, textColor=colors.HexColor(_MUTED)
+        ),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=8.6, leading=11),
+        "cell_bold": ParagraphStyle(
+            "cell_bold", parent=base, fontSize=8.6, leading=11, fontName=_FONT_BOLD
+        ),
+        "label": ParagraphStyle(
+            "label", parent=base, fontSize=8.2, leading=11, textColor=colors.HexColor(_MUTED)
+        ),
+        "clinic": ParagraphStyle(
+            "clinic", parent=base, fontName=_FONT_BOLD, fontSize=12.5, leading=15.5
+        ),
+        "title": ParagraphStyle(
+            "title",
+            parent=base,
+            fontName=_FONT_BOLD,
+            fontSize=16.5,
+            leading=20,
+            spaceBefore=8,
+            spaceAfter=2,
+            textColor=colors.HexColor(_ACCENT),
+        ),
+        "ref_label": ParagraphStyle(
+            "ref_label",
+            parent=base,
+            fontSize=8,
+            leading=10,
+            alignment=TA_RIGHT,
+            textColor=colors.HexColor(_MUTED),
+        ),
+        "ref": ParagraphStyle(
+            "ref", parent=base, fontName=_FONT_BOLD, fontSize=21, leading=25, alignment=TA_RIGHT
+        ),
+        "ref_small": ParagraphStyle(
+            "ref_small",
+            parent=base,
+            fontSize=6.8,
+            leading=9,
+            alignment=TA_RIGHT,
+            textColor=colors.HexColor(_MUTED),
+        ),
+        "h2": ParagraphStyle(
+            "h2",
+            parent=base,
+            fontName=_FONT_BOLD,
+            fontSize=11.5,
+            leading=14,
+            spaceBefore=9,
+            spaceAfter=4,
+            keepWithNext=1,
+            textColor=colors.HexColor(_ACCENT),
+        ),
+        "h3": ParagraphStyle(
+            "h3", parent=base, fontName=_FONT_BOLD, fontSize=9.6, leading=12, spaceBefore=6
+        ),
+        "bullet": ParagraphStyle(
+            "bullet", parent=base, fontSize=8.8, leading=11.4, leftIndent=13, bulletIndent=3
+        ),
+        "bullet2": ParagraphStyle(
+            "bullet2", parent=base, fontSize=8.6, leading=11, leftIndent=25, bulletIndent=15
+        ),
+        "tier": ParagraphStyle(
+            "tier",
+            parent=base,
+            fontName=_FONT_BOLD,
+            fontSize=8.8,
+            leading=11.4,
+            leftIndent=13,
+            spaceBefore=3,
+        ),
+        "flag": ParagraphStyle(
+            "flag", parent=base, fontSize=8.2, leading=10.5, textColor=colors.HexColor(_FLAG_INK)
+        ),
+        "mono": ParagraphStyle("mono", parent=base, fontSize=7.4, leading=10),
+        "sig_typed": ParagraphStyle(
+            "sig_typed", parent=base, fontName=_FONT_ITALIC, fontSize=10, leading=13
+        ),
+    }
+    return styles
+
+
+@cache
+def _numbered_canvas_class() -> Callable[..., Any]:
+    """A canvas that holds its pages until the end, so each footer can say "Page X of Y"."""
+    from reportlab.lib import colors
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen.canvas import Canvas
+
+    muted = colors.HexColor(_MUTED)
+    rule = colors.HexColor(_RULE)
+
+    class NumberedCanvas(Canvas):  # type: ignore[misc]
+        def __init__(
+            self, *args: Any, footer: _Footer, generated_at: datetime, **kwargs: Any
+        ) -> None:
+            super().__init__(*args, **kwargs)
+            self._footer = footer
+            self._pages: list[dict[str, Any]] = []
+            self.setDateFormatter(_pdf_date(generated_at))
+
+        def showPage(self) -> None:
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for number, state in enumerate(self._pages, 1):
+                self.__dict__.update(state)
+                self._draw_footer(number, total)
+                super().showPage()
+            super().save()
+
+        def _draw_footer(self, number: int, total: int) -> None:
+            width = self._pagesize[0]
+            left, right = _PAGE_MARGIN_X, width - _PAGE_MARGIN_X
+            info = self._footer
+            page = f"Page {number} of {total}"
+            tail = (
+                f"DOB {info.date_of_birth}  ·  Ref {info.reference}  ·  "
+                f"Content {info.content_version}"
+            )
+            size = 7.6
+            room = (
+                right - left - stringWidth(page, _FONT, size) - stringWidth(tail, _FONT, size) - 30
+            )
+            name, name_size = _fit(info.patient, _FONT_BOLD, size, 6.0, room)
+            self.saveState()
+            self.setStrokeColor(rule)
+            self.setLineWidth(0.5)
+            self.line(left, _FOOTER_Y + 11, right, _FOOTER_Y + 11)
+            self.setFillColor(muted)
+            self.setFont(_FONT_BOLD, name_size)
+            self.drawString(left, _FOOTER_Y, name)
+            self.setFont(_FONT, size)
+            self.drawString(left + stringWidth(name, _FONT_BOLD, name_size) + 10, _FOOTER_Y, tail)
+            self.drawRightString(right, _FOOTER_Y, page)
+            self.restoreState()
+
+    return NumberedCanvas
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def _table(
+    rows: list[list[Any]],
+    widths: Sequence[float],
+    *,
+    extra: Sequence[tuple[Any, ...]] = (),
+    grid: bool = True,
+    header: bool = False,
+    labels: bool = False,
+) -> Any:
+    """A table; plain-string cells (fixed wording only, never parsed) use the base font.
+
+    ``header`` makes the first row a shaded bold header repeated on a new page; ``labels``
+    makes the first column small muted labels.
+    """
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    commands: list[tuple[Any, ...]] = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("FONTNAME", (0, 0), (-1, -1), _FONT),
+        ("FONTSIZE", (0, 0), (-1, -1), 8.6),
+        ("LEADING", (0, 0), (-1, -1), 11),
+        ("TEXTCOLOR", (0, 0), (-1, -1), colors.HexColor(_INK)),
+    ]
+    if labels:
+        commands.append(("FONTSIZE", (0, 0), (0, -1), 8.2))
+        commands.append(("TEXTCOLOR", (0, 0), (0, -1), colors.HexColor(_MUTED)))
+    if grid:
+        commands.append(("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.HexColor(_RULE)))
+    if header:
+        commands.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(_SHADE)))
+        commands.append(("FONTNAME", (0, 0), (-1, 0), _FONT_BOLD))
+        commands.append(("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.HexColor(_MUTED)))
+    commands.extend(extra)
+    table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0)
+    table.setStyle(TableStyle(commands))
+    return table
+
+
+def _signature_drawing(record: ConsentRecord, width: float, height: float) -> Any:
+    """The drawn signature as vector polylines, scaled to fit a box, or the typed wording."""
+    from reportlab.graphics.shapes import Circle, Drawing, PolyLine, Rect, String
+    from reportlab.lib import colors
+
+    signature = record.signature
+    drawing = Drawing(width, height)
+    drawing.add(
+        Rect(
+            0, 0, width, height, strokeColor=colors.HexColor(_RULE), strokeWidth=0.8, fillColor=None
+        )
+    )
+    ink = colors.HexColor("#10233f")
+    if signature.method is SignatureMethod.TYPED or not signature.strokes:
+        drawing.add(
+            String(
+                10,
+                height / 2 + 6,
+                "Signed by typing full name (keyboard signature)",
+                fontName=_FONT_BOLD,
+                fontSize=9,
+                fillColor=colors.HexColor(_INK),
+            )
+        )
+        name, size = _fit(signature.typed_name, _FONT_ITALIC, 11.0, 7.0, width - 20)
+        drawing.add(
+            String(10, height / 2 - 12, name, fontName=_FONT_ITALIC, fontSize=size, fillColor=ink)
+        )
+        return drawing
+
+    # A terminal cell is about twice as tall as it is wide: y counts double.
+    aspect_y = 2.0
+    points = [p for stroke in signature.strokes for p in stroke]
+    pad_w = float(signature.pad_width) or max(p.x for p in points) + 1
+    pad_h = float(signature.pad_height) or max(p.y for p in points) + 1
+    min_x = min(0.0, min(p.x for p in points))
+    max_x = max(pad_w, max(p.x for p in points))
+    min_y = min(0.0, min(p.y for p in points))
+    max_y = max(pad_h, max(p.y for p in points))
+    span_x = max(max_x - min_x, 1e-6)
+    span_y = max((max_y - min_y) * aspect_y, 1e-6)
+    inset = 8.0
+    scale = min((width - 2 * inset) / span_x, (height - 2 * inset) / span_y)
+    off_x = (width - span_x * scale) / 2
+    off_y = (height - span_y * scale) / 2
+
+    def to_pdf(x: float, y: float) -> tuple[float, float]:
+        # Pad y grows downwards; PDF y grows upwards.
+        return (
+            round(off_x + (x - min_x) * scale, 2),
+            round(off_y + span_y * scale - (y - min_y) * aspect_y * scale, 2),
+        )
+
+    line_width = max(1.0, min(2.0, scale * 0.12))
+    for stroke in signature.strokes:
+        coords = [to_pdf(p.x, p.y) for p in stroke]
+        if len(coords) == 1:
+            drawing.add(
+                Circle(
+                    coords[0][0], coords[0][1], line_width * 0.8, fillColor=ink, strokeColor=None
+                )
+            )
+            continue
+        flat = [value for xy in coords for value in xy]
+        drawing.add(
+            PolyLine(
+                flat, strokeColor=ink, strokeWidth=line_width, strokeLineCap=1, strokeLineJoin=1
+            )
+        )
+    return drawing
+
+
+def qr_payload(stored: StoredRecord) -> str:
+    """What the QR code holds: reference, record id and record hash only (no health data)."""
+    record = stored.record
+    return f"ims-consent:ref={record.reference};id={record.id};sha256={stored.entry.sha256}"
+
+
+def _qr_drawing(value: str, size: float) -> Any:
+    """A QR code (error correction M) as one filled vector path.
+
+    Built with reportlab's encoder (the one ``QrCodeWidget`` uses) but with a fixed mask:
+    the widget tries all 8 masks and draws one validated shape per run of dark modules,
+    which together took a third of the render time. Any mask gives a valid code.
+    """
+    from reportlab.graphics.barcode import qrencoder
+    from reportlab.graphics.shapes import Drawing, Path
+    from reportlab.lib import colors
+
+    qr = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    qr.addData(value)
+    qr.version = qr.calculate_version()
+    qr.makeImpl(False, QR_MASK)
+    count = qr.getModuleCount()
+    border = 2
+    box = size / (count + 2 * border)
+    path = Path(fillColor=colors.black, strokeColor=None, strokeWidth=0)
+    for row_index, row in enumerate(qr.modules):
+        top = size - (row_index + border) * box
+        bottom = round(top - box, 3)
+        top = round(top, 3)
+        col = 0
+        while col < count:
+            if row[col]:
+                start = col
+                while col < count and row[col]:
+                    col += 1
+                left = round((start + border) * box, 3)
+                right = round((col + border) * box, 3)
+                path.moveTo(left, bottom)
+                path.lineTo(right, bottom)
+                path.lineTo(right, top)
+                path.lineTo(left, top)
+                path.closePath()
+            else:
+                col += 1
+    drawing = Drawing(size, size)
+    drawing.add(path)
+    return drawing
+
+
+# --------------------------------------------------------------------------------------------
+# The document
+
+
+def render_consent_pdf(
+    stored: StoredRecord,
+    content: ContentBundle,
+    clinic: ClinicHeader,
+    *,
+    generated_at: datetime,
+) -> bytes:
+    """Render the consent summary of ``stored`` as PDF bytes (Letter, about three pages).
+
+    Args:
+        stored: the record with its later events and chain figures, as the store returns it.
+        content: the content bundle the record was signed against (same version and
+            language); its texts supply section titles, key points, complications, questions
+            and statements.
+        clinic: the letterhead.
+        generated_at: the export time printed on the PDF and written as its creation date
+            (never ``now()`` inside, so the same inputs give the same bytes).
+    """
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import letter
+    from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer
+
+    _register_fonts()
+    st = _styles()
+    record = stored.record
+    patient = record.patient
+    status = stored.status
+    # SimpleDocTemplate's frame pads 6 pt on each side.
+    frame_width = letter[0] - 2 * _PAGE_MARGIN_X - 12
+    flag_fill = colors.HexColor(_FLAG_FILL)
+    flag_ink = colors.HexColor(_FLAG_INK)
+    story: list[Any] = []
+
+    def para(text: str, style: str = "base") -> Any:
+        """A Paragraph of markup we wrote ourselves; interpolate only ``_esc``-ed values."""
+        return Paragraph(text, st[style])
+
+    def heading(text: str) -> Any:
+        return para(_esc(text), "h2")
+
+    # --- Header ----------------------------------------------------------------------------
+    clinic_lines = [para(_esc(clinic.name), "clinic")]
+    clinic_lines += [para(_esc(line), "base") for line in clinic.address_lines]
+    if clinic.phone:
+        clinic_lines.append(para(f"Tel. {_esc(clinic.phone)}", "base"))
+    ref_block = [
+        para("Reference", "ref_label"),
+        para(_esc(record.reference), "ref"),
+        para(f"Record id {_esc(record.id)}", "ref_small"),
+    ]
+    story.append(
+        _table(
+            [[clinic_lines, ref_block]],
+            [frame_width - 190, 190],
+            grid=False,
+            extra=[
+                ("LEFTPADDING", (0, 0), (0, 0), 0),
+                ("RIGHTPADDING", (1, 0), (1, 0), 0),
+                ("LINEBELOW", (0, 0), (-1, 0), 1.2, colors.HexColor(_ACCENT)),
+                ("BOTTOMPADDING", (0, 0), (-1, 0), 7),
+            ],
+        )
+    )
+    story.append(para(_esc(TITLE), "title"))
+    story.append(
+        para(
+            f"Generated {_esc(_when(generated_at))} from the kiosk record completed "
+            f"{_esc(_when(record.completed_at))}.",
+            "small",
+        )
+    )
+
+    # --- Decision and status ---------------------------------------------------------------
+    try:
+        decision_text = content.decision_text(DecisionChoice(record.decision.value))
+    except KeyError:
+        decision_text = record.decision.value
+    missed = record.missed_questions
+    to_discuss: list[str] = []
+    if record.flags:
+        n = len(record.flags)
+        to_discuss.append(f"{n} screening answer{'s' if n != 1 else ''} flagged")
+    if missed:
+        n = len(missed)
+        to_discuss.append(
+            f"{n} understanding-check question{'s' if n != 1 else ''} missed at the first try"
+        )
+    decision_rows: list[list[Any]] = [
+        ["Decision", para(f"<b>{_esc(decision_text)}</b>", "base")],
+        [
+            "Status",
+            para(
+                f"<b>{_esc(STATUS_WORDING[status])}</b><br/>"
+                f"<font size=8 color='{_MUTED}'>{_esc(STATUS_DETAIL[status])}</font>",
+                "base",
+            ),
+        ],
+        [
+            "To discuss",
+            para(f"<b>{_esc('; '.join(to_discuss))}.</b>", "flag")
+            if to_discuss
+            else para("No screening flags; every question right at the first try.", "base"),
+        ],
+        [para(_esc(NOT_CONSENT_LINE), "cell_bold"), ""],
+    ]
+    story.append(Spacer(1, 6))
+    story.append(
+        _table(
+            decision_rows,
+            [88, frame_width - 88],
+            grid=False,
+            labels=True,
+            extra=[
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor(_SHADE)),
+                ("BOX", (0, 0), (-1, -1), 0.8, colors.HexColor(_ACCENT)),
+                ("SPAN", (0, 3), (1, 3)),
+                ("LINEABOVE", (0, 3), (-1, 3), 0.4, colors.HexColor(_RULE)),
+                ("TOPPADDING", (0, 0), (-1, -1), 4),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+                ("LEFTPADDING", (0, 0), (-1, -1), 7),
+            ],
+        )
+    )
+
+    # --- Patient details -------------------------------------------------------------------
+    story.append(heading("Patient and people involved"))
+    substitute = record.substitute
+    substitute_text = (
+        f"<b>{_esc(substitute.full_name)}</b> ({_esc(substitute.relationship)})"
+        if substitute
+        else "None: the patient decided and signed"
+    )
+    details: list[list[Any]] = [
+        [
+            "Patient",
+            para(f"<b>{_esc(patient.full_name)}</b>", "cell"),
+            "Date of birth",
+            para(f"{_esc(_day(patient.date_of_birth))} (age {patient.age_years})", "cell"),
+        ],
+        [
+            "Chart number",
+            para(_esc(patient.chart_number) if patient.chart_number else "Not given", "cell"),
+            "Physiotherapist",
+            para(_esc(record.physiotherapist.name), "cell"),
+        ],
+        ["Substitute decision-maker", para(substitute_text, "cell"), "", ""],
+        [
+            "At the kiosk",
+            para(
+                f"{_esc(_when(record.started_at))} to {_esc(_when(record.completed_at))}; "
+                f"kiosk {_esc(record.kiosk_id)}, app {_esc(record.app_version)}",
+                "cell",
+            ),
+            "",
+            "",
+        ],
+        [
+            "Content shown",
+            para(
+                f"Version {_esc(record.content.version)}, language "
+                f"{_esc(record.content.language)}<br/><font size=7.2>SHA-256 "
+                f"{_esc(record.content.sha256)}</font>",
+                "cell",
+            ),
+            "",
+            "",
+        ],
+    ]
+    story.append(
+        _table(
+            details,
+            [122, frame_width - 122 - 82 - 118, 82, 118],
+            labels=True,
+            extra=[
+                ("FONTSIZE", (2, 0), (2, 1), 8.2),
+                ("TEXTCOLOR", (2, 0), (2, 1), colors.HexColor(_MUTED)),
+                ("SPAN", (1, 2), (3, 2)),
+                ("SPAN", (1, 3), (3, 3)),
+                ("SPAN", (1, 4), (3, 4)),
+            ],
+        )
+    )
+    if (content.version, content.language) != (record.content.version, record.content.language):
+        story.append(
+            para(
+                f"<b>Note:</b> the texts below come from content version {_esc(content.version)} "
+                f"({_esc(content.language)}), not the version the patient saw "
+                f"({_esc(record.content.version)}, {_esc(record.content.language)}).",
+                "flag",
+            )
+        )
+
+    # --- Screening -------------------------------------------------------------------------
+    story.append(heading("Health screening"))
+    rows: list[list[Any]] = [["Question", "Answer"]]
+    extra: list[tuple[Any, ...]] = []
+    reasons = {flag.question_id: flag.reason for flag in record.flags}
+    for index, answer in enumerate(record.screening, 1):
+        try:
+            question = content.screening_question(answer.question_id)
+            prompt = question.prompt
+            fallback_reason = question.flag_reason
+        except KeyError:
+            prompt = f"(question {answer.question_id} is not in this content version)"
+            fallback_reason = "Flagged at the kiosk."
+        wording = ANSWER_WORDING[answer.answer]
+        if answer.flagged:
+            reason = reasons.get(answer.question_id, fallback_reason)
+            rows.append(
+                [
+                    [
+                        para(f"<b>{_esc(prompt)}</b>", "cell"),
+                        para(f"<b>Flag:</b> {_esc(reason)}", "flag"),
+                    ],
+                    wording,
+                ]
+            )
+            extra.append(("FONTNAME", (1, index), (1, index), _FONT_BOLD))
+            extra.append(("BACKGROUND", (0, index), (-1, index), flag_fill))
+            extra.append(("LINEBEFORE", (0, index), (0, index), 2.5, flag_ink))
+        else:
+            rows.append([para(_esc(prompt), "cell"), wording])
+    if not record.screening:
+        rows.append([para("No screening answers recorded.", "cell"), ""])
+    extra += [("TOPPADDING", (0, 1), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 1), (-1, -1), 2.5)]
+    story.append(_table(rows, [frame_width - 70, 70], header=True, extra=extra))
+
+    # --- Understanding check ---------------------------------------------------------------
+    story.append(heading("Understanding check"))
+    rows = [
+        [
+            "Topic and question",
+            "First answer",
+            "First try",
+            "Tries",
+        ]
+    ]
+    extra = []
+    for index, quiz_answer in enumerate(record.quiz, 1):
+        try:
+            quiz_question = content.question(quiz_answer.question_id)
+            topic, prompt = quiz_question.topic, quiz_question.prompt
+            try:
+                first = quiz_question.option(quiz_answer.first_attempt).text
+            except KeyError:
+                first = quiz_answer.first_attempt
+            try:
+                right_text: str | None = quiz_question.option(quiz_question.correct).text
+            except KeyError:
+                right_text = None
+        except KeyError:
+            topic = quiz_answer.question_id
+            prompt = "(not in this content version)"
+            first, right_text = quiz_answer.first_attempt, None
+        tries = len(quiz_answer.attempts)
+        question_cell = para(f"<b>{_esc(topic)}</b><br/>{_esc(prompt)}", "cell")
+        if quiz_answer.first_correct:
+            rows.append([question_cell, para(_esc(first), "cell"), "Right", str(tries)])
+        else:
+            result = "<b>Missed</b>"
+            if right_text:
+                result += f"<br/><font size=7.6>Right answer: {_esc(right_text)}</font>"
+            rows.append(
+                [
+                    question_cell,
+                    para(_esc(first), "cell"),
+                    para(result, "flag"),
+                    para(f"<b>{tries}</b>", "cell"),
+                ]
+            )
+            extra.append(("BACKGROUND", (0, index), (-1, index), flag_fill))
+            extra.append(("LINEBEFORE", (0, index), (0, index), 2.5, flag_ink))
+    story.append(_table(rows, [frame_width - 290, 140, 110, 40], header=True, extra=extra))
+    if missed:
+        story.append(
+            para("Go over the highlighted questions with the patient before treatment.", "small")
+        )
+
+    # --- What the patient was shown --------------------------------------------------------
+    story.append(heading("What the patient was shown"))
+    story.append(
+        para(
+            f"Content version {_esc(record.content.version)} ({_esc(record.content.language)}). "
+            "For each section: its key points, the time it was on screen and whether the "
+            "patient reached its end.",
+            "small",
+        )
+    )
+    engagement = {item.section_id: item for item in record.engagement}
+    for section in content.sections:
+        seen = engagement.get(section.id)
+        if seen is None:
+            seen_text = "not shown"
+        else:
+            seen_text = f"{_duration(seen.seconds_on_screen)} on screen, " + (
+                "end reached" if seen.reached_end else "<b>end not reached</b>"
+            )
+            if seen.visits > 1:
+                seen_text += f", {seen.visits} visits"
+        block: list[Any] = [
+            para(
+                f"{_esc(section.title)}&nbsp;&nbsp;&nbsp;<font name={_FONT} size=7.8 "
+                f"color='{_MUTED}'>{seen_text}</font>",
+                "h3",
+            )
+        ]
+        block += [
+            Paragraph(_esc(point.text), st["bullet"], bulletText="•")
+            for point in section.key_points
+        ]
+        story.append(KeepTogether(block))
+        for tier in section.risk_tiers:
+            items = [para(f"{_esc(tier.title)} complications", "tier")]
+            for item in tier.complications:
+                text = f"<b>{_esc(item.name)}</b>"
+                if item.frequency:
+                    text += f" ({_esc(item.frequency)})"
+                items.append(Paragraph(text, st["bullet2"], bulletText="–"))
+            story.append(KeepTogether(items))
+
+    # --- Statements ------------------------------------------------------------------------
+    story.append(heading("Statements the patient confirmed"))
+    confirmed = set(record.statements_confirmed)
+    for statement_id in record.statements_confirmed:
+        try:
+            text = content.statement(statement_id).text
+        except KeyError:
+            text = f"(statement {statement_id} is not in this content version)"
+        story.append(Paragraph(_esc(text), st["bullet"], bulletText="•"))
+    if not record.statements_confirmed:
+        story.append(para("No statements were confirmed.", "base"))
+    unconfirmed = [s for s in content.statements if s.id not in confirmed]
+    if unconfirmed:
+        story.append(para("<b>Not confirmed:</b>", "flag"))
+        for statement in unconfirmed:
+            story.append(Paragraph(_esc(statement.text), st["bullet"], bulletText="–"))
+
+    # --- Signature -------------------------------------------------------------------------
+    signature = record.signature
+    box_w, box_h = 300.0, 104.0
+    if signature.signer == "substitute" and substitute:
+        signer = (
+            f"<b>{_esc(substitute.full_name)}</b>, substitute decision-maker "
+            f"({_esc(substitute.relationship)}) for {_esc(patient.full_name)}"
+        )
+    else:
+        signer = f"<b>{_esc(patient.full_name)}</b>, the patient"
+    method = (
+        "Drawn on the signature pad, with the typed name"
+        if signature.method is SignatureMethod.DRAWN
+        else "Signed by typing full name (keyboard signature)"
+    )
+    sig_info = [
+        para("Signed by", "label"),
+        para(signer, "cell"),
+        para("Typed name", "label"),
+        para(_esc(signature.typed_name), "sig_typed"),
+        para("Signed at", "label"),
+        para(_esc(_when(signature.signed_at)), "cell"),
+        para("Method", "label"),
+        para(_esc(method), "cell"),
+    ]
+    story.append(
+        KeepTogether(
+            [
+                heading("Signature"),
+                _table(
+                    [[_signature_drawing(record, box_w, box_h), sig_info]],
+                    [box_w + 12, frame_width - box_w - 12],
+                    grid=False,
+                    extra=[("LEFTPADDING", (0, 0), (0, 0), 0)],
+                ),
+            ]
+        )
+    )
+
+    # --- Later events ----------------------------------------------------------------------
+    story.append(heading("Later events"))
+    if stored.events:
+        rows = [
+            [
+                "When",
+                "What",
+                "By",
+                "Note",
+            ]
+        ]
+        for stored_event in stored.events:
+            event = stored_event.event
+            note = _esc(event.note) if event.note else ""
+            rows.append(
+                [
+                    para(_esc(_when(event.at)), "cell"),
+                    para(_esc(EVENT_WORDING.get(event.kind, event.kind.value)), "cell"),
+                    para(_esc(event.actor), "cell"),
+                    para(note, "cell"),
+                ]
+            )
+        story.append(_table(rows, [126, 128, 104, frame_width - 358], header=True))
+    else:
+        story.append(para("None at the time of this export.", "base"))
+
+    # --- Integrity -------------------------------------------------------------------------
+    qr_value = qr_payload(stored)
+    integrity = [
+        # Plain strings: drawn as they are, never parsed as markup.
+        ["Record hash", stored.entry.sha256],
+        ["Chain position", f"Entry {stored.entry.seq}"],
+        ["Previous hash", stored.entry.prev_sha256],
+        ["Chain head at export", stored.chain_head],
+        ["Generated", _when(generated_at)],
+        [
+            para(
+                "The store's verify command recomputes these SHA-256 hashes; a changed, "
+                "removed or reordered record no longer matches. The QR code holds only the "
+                "reference, record id and record hash.",
+                "small",
+            ),
+            "",
+        ],
+    ]
+    qr_size = 84.0
+    story.append(
+        KeepTogether(
+            [
+                heading("Integrity"),
+                _table(
+                    [
+                        [
+                            _table(
+                                integrity,
+                                [100, frame_width - qr_size - 112],
+                                grid=False,
+                                labels=True,
+                                extra=[
+                                    ("FONTSIZE", (1, 0), (1, -1), 7.4),
+                                    ("SPAN", (0, 5), (1, 5)),
+                                    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                                    ("TOPPADDING", (0, 0), (-1, -1), 1),
+                                    ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                                ],
+                            ),
+                            _qr_drawing(qr_value, qr_size),
+                        ]
+                    ],
+                    [frame_width - qr_size - 8, qr_size + 8],
+                    grid=False,
+                    extra=[
+                        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                    ],
+                ),
+            ]
+        )
+    )
+
+    # --- Build -----------------------------------------------------------------------------
+    footer = _Footer(
+        patient=patient.full_name,
+        date_of_birth=_day(patient.date_of_birth),
+        reference=record.reference,
+        content_version=record.content.version,
+    )
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=letter,
+        leftMargin=_PAGE_MARGIN_X,
+        rightMargin=_PAGE_MARGIN_X,
+        topMargin=_PAGE_MARGIN_TOP,
+        bottomMargin=_PAGE_MARGIN_BOTTOM,
+        title=f"{TITLE} {record.reference}",
+        author=clinic.name,
+        subject="IMS (dry needling) informed consent record",
+        creator="IMS Consent Kiosk",
+        keywords=["IMS", "consent", record.reference],
+        invariant=1,
+        lang=record.content.language,
+    )
+    canvas_class = _numbered_canvas_class()
+    doc.build(story, canvasmaker=partial(canvas_class, footer=footer, generated_at=generated_at))
+    return buffer.getvalue()
