@@ -6,11 +6,13 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from functools import partial
 from collections.abc import Callable
 from pathlib import Path
 
 from textual import events, on
 from textual.app import App
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
@@ -78,10 +80,17 @@ class KioskApp(App[None], inherit_bindings=False):
     def start_over(self) -> None:
         """Forget the current patient entirely and show Welcome."""
         self.session = self.services.new_session()
-        self._show(Position(Step.WELCOME))
-        gc.collect()
+        shown = self._show(Position(Step.WELCOME))
 
-    def _show(self, position: Position, saved: SavedConsent | None = None) -> None:
+        async def forget() -> None:
+            # Once the old screen is gone, nothing refers to the old session: collect it
+            # now rather than whenever the garbage collector next runs.
+            await shown
+            gc.collect()
+
+        self.call_later(forget)
+
+    def _show(self, position: Position, saved: SavedConsent | None = None) -> AwaitComplete:
         assert self.session is not None
         screen: PatientStep
         if position.step is Step.DONE:
@@ -90,9 +99,8 @@ class KioskApp(App[None], inherit_bindings=False):
         else:
             screen = SCREENS_BY_STEP[position.step](self.session, position)
         if isinstance(self.screen, PatientStep):
-            self.switch_screen(screen)
-        else:
-            self.push_screen(screen)
+            return self.switch_screen(screen)
+        return self.push_screen(screen)
 
     @on(PatientStep.Navigate)
     def _navigate(self, message: PatientStep.Navigate) -> None:
@@ -107,8 +115,10 @@ class KioskApp(App[None], inherit_bindings=False):
     @on(SignScreen.Submitted)
     def _sign(self, message: SignScreen.Submitted) -> None:
         if self.session is not None:
+            # Capture only the signature: a closure over the message would keep the
+            # screen (its sender), and so the patient's answers, alive after the wipe.
             self.run_worker(
-                lambda: self._save(message.signature),
+                partial(self._save, message.signature),
                 thread=True,
                 exclusive=True,
                 group="save",

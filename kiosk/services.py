@@ -161,7 +161,7 @@ class KioskServices:
         from consent_records.pdf import ClinicHeader
 
         clinic = self.settings.clinic
-        return ClinicHeader(name=clinic.name, address=list(clinic.address), phone=clinic.phone)
+        return ClinicHeader(name=clinic.name, address_lines=tuple(clinic.address), phone=clinic.phone)
 
     def render_pdf(self, stored: StoredRecord) -> bytes:
         from consent_records.pdf import render_consent_pdf

@@ -1,0 +1,46 @@
+"""Shared fixtures: kiosk services on a temporary data directory, a fixed clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kiosk.services import KioskServices
+from kiosk.settings import Settings
+
+ZONE = ZoneInfo("America/Edmonton")
+FIXED_NOW = datetime(2026, 11, 20, 10, 30, 0, tzinfo=ZONE)
+
+
+@pytest.fixture(autouse=True)
+def _no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking cursor makes screenshots depend on timing."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    # Smooth scrolling is for people; tests would only wait for it.
+    from textual import constants
+
+    monkeypatch.setattr(constants, "TEXTUAL_ANIMATIONS", "none")
+
+
+@pytest.fixture
+def make_services(tmp_path: Path) -> Iterator[Callable[..., KioskServices]]:
+    """Build KioskServices on a fresh data directory with optional settings overrides."""
+    made: list[KioskServices] = []
+
+    def factory(clock: Callable[[], datetime] | None = None, **overrides: object) -> KioskServices:
+        settings = Settings.model_validate(overrides)
+        services = KioskServices(
+            settings, tmp_path / f"data{len(made)}", clock=clock or (lambda: FIXED_NOW)
+        )
+        made.append(services)
+        return services
+
+    yield factory
+    for services in made:
+        services.close()

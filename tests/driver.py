@@ -1,0 +1,192 @@
+"""Drive the kiosk through Pilot the way a patient would: keys, clicks and mouse strokes."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import Button, Checkbox, Input
+
+from kiosk.app import KioskApp
+from screens.answers import DecisionScreen, ScreeningScreen
+from screens.finish import DoneScreen, SignScreen
+from screens.intake import AboutScreen, SubstituteScreen, WelcomeScreen
+from screens.learning import EducationScreen, QuizScreen
+
+
+def screen_name(pilot: Pilot[None]) -> str:
+    return type(pilot.app.screen).__name__
+
+
+def message(pilot: Pilot[None]) -> str:
+    return str(pilot.app.screen.query_one("#message").render())
+
+
+def field_error(pilot: Pilot[None], field: str) -> str:
+    return str(pilot.app.screen.query_one(f"#error-{field}").render())
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    """Type ``text`` key by key into the focused widget."""
+    for char in text:
+        await pilot.press("space" if char == " " else char)
+
+
+async def fill(pilot: Pilot[None], selector: str, text: str) -> None:
+    """Click a field, clear it and type into it."""
+    await pilot.click(selector)
+    widget = pilot.app.screen.query_one(selector, Input)
+    widget.value = ""
+    await type_text(pilot, text)
+
+
+async def start(pilot: Pilot[None]) -> None:
+    assert isinstance(pilot.app.screen, WelcomeScreen)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, AboutScreen)
+
+
+async def about(
+    pilot: Pilot[None],
+    name: str | None,
+    year: str,
+    month: str,
+    day: str,
+    *,
+    chart: str = "",
+    physio_index: int = 0,
+) -> None:
+    """Fill About you with the keyboard: type, tab between fields, choose from the list."""
+    screen = pilot.app.screen
+    assert isinstance(screen, AboutScreen)
+    if name is not None:
+        await fill(pilot, "#full-name", name)
+    await fill(pilot, "#dob-year", year)
+    await fill(pilot, "#dob-month", month)
+    await fill(pilot, "#dob-day", day)
+    if chart:
+        await fill(pilot, "#chart", chart)
+    screen.query_one("#physio").focus()
+    await pilot.press("enter")  # open the list
+    await pilot.pause()
+    for _ in range(physio_index + 1):
+        await pilot.press("down")
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.click("#continue")
+    await pilot.pause()
+
+
+async def read_all_sections(pilot: Pilot[None]) -> list[str]:
+    """Scroll each section to its end and continue; return the section ids read."""
+    read = []
+    while isinstance(pilot.app.screen, EducationScreen):
+        screen = pilot.app.screen
+        read.append(screen.section.id)
+        await pilot.press("end")
+        await pilot.pause()
+        assert not screen.query_one("#continue", Button).disabled
+        await pilot.click("#continue")
+        await pilot.pause()
+    return read
+
+
+async def answer_quiz(pilot: Pilot[None], wrong_first: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Answer each question by clicking; for ids in ``wrong_first`` pick a wrong one first."""
+    while isinstance(pilot.app.screen, QuizScreen):
+        question = pilot.app.screen.question
+        if question.id in wrong_first:
+            wrong = next(o.id for o in question.options if o.id != question.correct)
+            await pilot.click(f"#option-{wrong}")
+            await pilot.pause()
+            assert pilot.app.screen.query_one("#continue", Button).disabled
+        await pilot.click(f"#option-{question.correct}")
+        await pilot.pause()
+        await pilot.click("#continue")
+        await pilot.pause()
+
+
+async def answer_screening(pilot: Pilot[None], answers: dict[str, str] | None = None) -> None:
+    """Answer every question (default No) by clicking its button, then continue."""
+    screen = pilot.app.screen
+    assert isinstance(screen, ScreeningScreen)
+    answers = answers or {}
+    for question in screen.session.content.bundle.screening:
+        value = answers.get(question.id, "no")
+        button = screen.query_one(f"#a-{question.id}--{value}", Button)
+        button.scroll_visible(animate=False)
+        await pilot.pause()
+        await pilot.click(f"#a-{question.id}--{value}")
+    await pilot.click("#continue")
+    await pilot.pause()
+
+
+async def decide(pilot: Pilot[None], decision: str, *, confirm_all: bool = True) -> None:
+    screen = pilot.app.screen
+    assert isinstance(screen, DecisionScreen)
+    if confirm_all:
+        for box in screen.query(".statement"):
+            box.focus()
+            await pilot.press("space")
+    # The choices are a radio set: focus it, move with the arrow keys, Enter to choose.
+    choice = screen.query_one("#choice")
+    choice.focus()
+    await pilot.pause()
+    ids = [button.id for button in choice.query("RadioButton")]
+    for _ in range(ids.index(f"d-{decision}")):
+        await pilot.press("down")
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.click("#continue")
+    await pilot.pause()
+
+
+async def draw_signature(pilot: Pilot[None]) -> None:
+    """Two strokes on the pad with the mouse."""
+    await pilot.mouse_down("#pad", offset=(4, 3))
+    for x in range(5, 22):
+        await pilot.hover("#pad", offset=(x, 2 + (x % 3)))
+    await pilot.mouse_up("#pad", offset=(22, 3))
+    await pilot.mouse_down("#pad", offset=(25, 2))
+    for x in range(26, 34):
+        await pilot.hover("#pad", offset=(x, 4))
+    await pilot.mouse_up("#pad", offset=(34, 4))
+    await pilot.pause()
+
+
+async def sign(pilot: Pilot[None], typed: str, *, drawn: bool = True) -> None:
+    """Type the name, draw (or choose the typed signature) and press Sign and finish."""
+    screen = pilot.app.screen
+    assert isinstance(screen, SignScreen)
+    await fill(pilot, "#typed-name", typed)
+    if drawn:
+        await draw_signature(pilot)
+    else:
+        typed_only = screen.query_one("#typed-only", Checkbox)
+        if not typed_only.value:
+            typed_only.focus()
+            await pilot.press("space")
+    await pilot.click("#continue")
+    await settle(pilot)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Wait for the save worker and the screen change after it."""
+    await pilot.pause()
+    app = pilot.app
+    assert isinstance(app, KioskApp)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+__all__ = [
+    "AboutScreen",
+    "DecisionScreen",
+    "DoneScreen",
+    "EducationScreen",
+    "QuizScreen",
+    "ScreeningScreen",
+    "SignScreen",
+    "SubstituteScreen",
+    "WelcomeScreen",
+]

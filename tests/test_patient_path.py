@@ -1,0 +1,416 @@
+"""The whole patient path through the real app (Pilot), with the stored record and PDF."""
+
+from __future__ import annotations
+
+import gc
+import io
+import weakref
+from collections.abc import Callable
+
+import pytest
+from pypdf import PdfReader
+from textual.widgets import Button, Input
+
+from consent_records.base import StoreUnavailable
+from consent_records.model import (
+    Decision,
+    RecordStatus,
+    ScreeningAnswerValue,
+    SignatureMethod,
+    StoredRecord,
+)
+from kiosk.app import KioskApp
+from kiosk.services import KioskServices
+from tests import driver
+from tests.driver import (
+    AboutScreen,
+    DoneScreen,
+    EducationScreen,
+    ScreeningScreen,
+    SignScreen,
+    SubstituteScreen,
+    WelcomeScreen,
+)
+
+SIZE = (100, 30)
+Services = Callable[..., KioskServices]
+
+
+def only_record(services: KioskServices) -> StoredRecord:
+    summaries = services.store.recent(10)
+    assert len(summaries) == 1, summaries
+    return services.store.get(summaries[0].id)
+
+
+def pdf_text(services: KioskServices, stored: StoredRecord) -> str:
+    reader = PdfReader(io.BytesIO(services.render_pdf(stored)))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+async def walk_to_decision(
+    pilot, name: str = "Renée Bélanger-Côté", year: str = "1980", wrong_first=frozenset()
+) -> None:
+    await driver.start(pilot)
+    await driver.about(pilot, name, year, "4", "15", chart="C-12345")
+    await driver.read_all_sections(pilot)
+    await driver.answer_quiz(pilot, wrong_first=set(wrong_first))
+    await driver.answer_screening(
+        pilot, {"blood-thinners": "yes", "pregnancy": "not_sure"}
+    )
+
+
+async def test_agree_with_drawn_signature_and_a_wrong_quiz_answer(make_services: Services) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, wrong_first={"right-to-stop"})
+        await driver.decide(pilot, "agree")
+        assert isinstance(app.screen, SignScreen)
+        await driver.sign(pilot, "  renée   BÉLANGER-côté ")
+        assert isinstance(app.screen, DoneScreen)
+        reference = str(app.screen.query_one("#reference").render())
+        warning_text = " ".join(str(w.render()) for w in app.screen.query(".warning-sign"))
+
+    stored = only_record(services)
+    record = stored.record
+    assert record.reference == reference
+    assert record.patient.full_name == "Renée Bélanger-Côté"
+    assert record.patient.chart_number == "C-12345"
+    assert record.patient.age_years == 46
+    assert record.decision is Decision.AGREE
+    assert stored.status is RecordStatus.AWAITING_PHYSIOTHERAPIST
+    assert record.content.sha256 == services.content.sha256
+    assert record.content.version == services.content.bundle.version
+    # Every section was read to its end, with time on screen recorded.
+    assert [e.section_id for e in record.engagement] == [
+        s.id for s in services.content.bundle.sections
+    ]
+    assert all(e.reached_end for e in record.engagement)
+    # The first attempt is kept, so the physiotherapist knows what to go over.
+    quiz = {q.question_id: q for q in record.quiz}
+    assert not quiz["right-to-stop"].first_correct
+    assert len(quiz["right-to-stop"].attempts) == 2
+    assert record.missed_questions == ["right-to-stop"]
+    assert all(q.first_correct for k, q in quiz.items() if k != "right-to-stop")
+    # Screening: a Yes and a Not sure become flags with plain reasons.
+    assert [f.question_id for f in record.flags] == ["blood-thinners", "pregnancy"]
+    assert record.flags[1].answer is ScreeningAnswerValue.NOT_SURE
+    assert len(record.statements_confirmed) == len(services.content.bundle.statements)
+    signature = record.signature
+    assert signature.method is SignatureMethod.DRAWN
+    assert len(signature.strokes) == 2 and len(signature.strokes[0]) > 10
+    assert signature.typed_name == "renée BÉLANGER-côté"
+    assert signature.signed_at.tzinfo is not None
+    assert record.kiosk_id == "front-desk-1"
+    # The Done screen repeats the warning signs.
+    assert services.content.bundle.warning_signs[0].text in warning_text
+
+    text = pdf_text(services, stored)
+    assert "Renée Bélanger-Côté" in text
+    assert reference in text
+    for tier in services.content.bundle.risk_tiers:
+        for complication in tier.complications:
+            assert complication.name in text.replace("\n", " "), complication.name
+    assert "Page 1 of" in text
+
+
+@pytest.mark.parametrize(
+    ("decision", "status"),
+    [("decline", RecordStatus.DECLINED), ("discuss", RecordStatus.WANTS_DISCUSSION)],
+)
+async def test_decline_or_discuss_with_keyboard_only_signature(
+    make_services: Services, decision: str, status: RecordStatus
+) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name="François Lefèvre")
+        # Declining or asking to talk first needs no statements ticked.
+        await driver.decide(pilot, decision, confirm_all=False)
+        await driver.sign(pilot, "françois lefèvre", drawn=False)
+        assert isinstance(app.screen, DoneScreen)
+    record = only_record(services).record
+    assert record.status is status
+    assert record.statements_confirmed == []
+    assert record.signature.method is SignatureMethod.TYPED
+    assert record.signature.strokes == []
+
+
+async def test_agree_needs_every_statement(make_services: Services) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot)
+        await driver.decide(pilot, "agree", confirm_all=False)
+        assert "tick each statement" in driver.message(pilot)
+        assert type(app.screen).__name__ == "DecisionScreen"
+
+
+async def test_patient_under_18_goes_to_substitute_decision_maker(
+    make_services: Services,
+) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.about(pilot, "Zoë Ångström", "2012", "3", "9")
+        assert isinstance(app.screen, SubstituteScreen)
+        await pilot.click("#continue")
+        await pilot.pause()
+        assert "full name of the person giving consent" in driver.field_error(pilot, "full_name")
+        await driver.fill(pilot, "#sdm-name", "Amélie Ångström")
+        await driver.fill(pilot, "#sdm-relationship", "mother")
+        await pilot.click("#continue")
+        await pilot.pause()
+        assert isinstance(app.screen, EducationScreen)
+        await driver.read_all_sections(pilot)
+        await driver.answer_quiz(pilot)
+        await driver.answer_screening(pilot)
+        await driver.decide(pilot, "agree")
+        # The substitute signs, so the patient's name does not match.
+        await driver.sign(pilot, "Zoë Ångström", drawn=False)
+        assert isinstance(app.screen, SignScreen)
+        assert "does not match" in driver.field_error(pilot, "typed_name")
+        await driver.sign(pilot, "amélie ångström", drawn=False)
+        assert isinstance(app.screen, DoneScreen)
+    record = only_record(services).record
+    assert record.patient.age_years == 14
+    assert record.substitute is not None
+    assert record.substitute.full_name == "Amélie Ångström"
+    assert record.substitute.relationship == "mother"
+    assert record.signature.signer == "substitute"
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "day", "expected"),
+    [
+        ("1980", "2", "30", "does not exist"),
+        ("1980", "13", "1", "does not exist"),
+        ("2030", "1", "1", "cannot be in the future"),
+        ("1980", "", "1", "fill in the year, month and day"),
+    ],
+)
+async def test_impossible_date_of_birth_is_explained(
+    make_services: Services, year: str, month: str, day: str, expected: str
+) -> None:
+    app = KioskApp(make_services())
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.about(pilot, "Noé Tremblay", year, month, day)
+        assert isinstance(app.screen, AboutScreen)
+        assert expected in driver.field_error(pilot, "date_of_birth")
+        assert "check the highlighted" in driver.message(pilot)
+        # Nothing typed is lost.
+        assert app.screen.query_one("#full-name", Input).value == "Noé Tremblay"
+
+
+async def test_back_keeps_answers(make_services: Services) -> None:
+    app = KioskApp(make_services())
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.about(pilot, "Inès Gagnon", "1975", "12", "1", chart="A-1")
+        assert isinstance(app.screen, EducationScreen)
+        await pilot.click("#back")
+        await pilot.pause()
+        assert isinstance(app.screen, AboutScreen)
+        assert app.screen.query_one("#full-name", Input).value == "Inès Gagnon"
+        assert app.screen.query_one("#dob-month", Input).value == "12"
+        assert app.screen.query_one("#chart", Input).value == "A-1"
+        await pilot.click("#continue")
+        await pilot.pause()
+        # The first section was already read to the end: Continue is ready.
+        await driver.read_all_sections(pilot)
+        await driver.answer_quiz(pilot)
+        await driver.answer_screening(pilot, {"fainting": "yes"})
+        await pilot.click("#back")
+        await pilot.pause()
+        assert isinstance(app.screen, ScreeningScreen)
+        chosen = app.screen.query_one("#a-fainting--yes", Button)
+        assert chosen.has_class("-chosen")
+
+
+async def test_continue_waits_for_the_end_of_a_section(make_services: Services) -> None:
+    app = KioskApp(make_services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await driver.start(pilot)
+        await driver.about(pilot, "Léa Roy", "1990", "1", "1")
+        screen = app.screen
+        assert isinstance(screen, EducationScreen)
+        assert screen.query_one("#continue", Button).disabled
+        assert "read to the end" in str(screen.query_one("#scroll-hint").render())
+        await pilot.press("end")
+        await pilot.pause()
+        assert not screen.query_one("#continue", Button).disabled
+
+
+async def test_name_mismatch_at_signing_is_explained(make_services: Services) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name="Théo Gauthier")
+        await driver.decide(pilot, "agree")
+        await driver.sign(pilot, "Theo Gauthier")
+        assert isinstance(app.screen, SignScreen)
+        assert "does not match the name given earlier (Théo Gauthier)" in driver.field_error(
+            pilot, "typed_name"
+        )
+        assert services.store.count() == (0, 0)
+
+
+async def test_drawn_signature_is_required_unless_typed_is_chosen(make_services: Services) -> None:
+    app = KioskApp(make_services())
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name="Chloé Morin")
+        await driver.decide(pilot, "agree")
+        await driver.fill(pilot, "#typed-name", "Chloé Morin")
+        await pilot.click("#continue")
+        await pilot.pause()
+        assert "draw your signature" in driver.field_error(pilot, "pad")
+        await driver.draw_signature(pilot)
+        await pilot.click("#clear")
+        await pilot.pause()
+        await pilot.click("#continue")
+        await pilot.pause()
+        assert isinstance(app.screen, SignScreen)
+
+
+async def test_store_failure_is_kind_and_loses_nothing(
+    make_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name="Gaëlle Fortin")
+        await driver.decide(pilot, "agree")
+        real_save = services.store.save_record
+
+        def full_disk(record):  # type: ignore[no-untyped-def]
+            raise StoreUnavailable("No space left on the data disk")
+
+        monkeypatch.setattr(services.store, "save_record", full_disk)
+        await driver.sign(pilot, "Gaëlle Fortin")
+        assert isinstance(app.screen, SignScreen)
+        assert "ask the front desk" in driver.message(pilot)
+        assert app.screen.query_one("#typed-name", Input).value == "Gaëlle Fortin"
+        assert not app.screen.query_one("#continue", Button).disabled
+        monkeypatch.setattr(services.store, "save_record", real_save)
+        await pilot.click("#continue")
+        await driver.settle(pilot)
+        assert isinstance(app.screen, DoneScreen)
+    assert only_record(services).record.patient.full_name == "Gaëlle Fortin"
+
+
+async def test_done_returns_to_welcome_and_forgets_the_patient(make_services: Services) -> None:
+    services = make_services(done_return_seconds=1)
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name="Maël Pelletier")
+        await driver.decide(pilot, "agree")
+        await driver.sign(pilot, "Maël Pelletier", drawn=False)
+        assert isinstance(app.screen, DoneScreen)
+        old_session = weakref.ref(app.session)
+        await pilot.pause(1.6)
+        assert isinstance(app.screen, WelcomeScreen)
+        gc.collect()
+        assert old_session() is None, "the finished patient's answers are still in memory"
+        assert app.session is not None and app.session.about is None
+        # Nothing of the patient is on screen.
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one("#full-name", Input).value == ""
+
+
+async def test_done_returns_on_any_key(make_services: Services) -> None:
+    app = KioskApp(make_services())
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name="Mei Chen")
+        await driver.decide(pilot, "discuss", confirm_all=False)
+        await driver.sign(pilot, "Mei Chen", drawn=False)
+        assert isinstance(app.screen, DoneScreen)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, WelcomeScreen)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_idle_patient_is_asked_then_wiped(make_services: Services) -> None:
+    services = make_services(idle_timeout_seconds=120, idle_grace_seconds=1)
+    clock = FakeClock()
+    app = KioskApp(services, monotonic=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.fill(pilot, "#full-name", "Olivia Nguyen")
+        old_session = weakref.ref(app.session)
+        clock.now += 121
+        await pilot.pause(1.2)
+        assert type(app.screen).__name__ == "StillThereScreen"
+        assert "Are you still there?" in str(app.screen.query_one(".title").render())
+        await pilot.pause(1.5)
+        assert isinstance(app.screen, WelcomeScreen)
+        gc.collect()
+        assert old_session() is None, "the idle patient's answers are still in memory"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one("#full-name", Input).value == ""
+
+
+async def test_idle_patient_who_answers_keeps_their_answers(make_services: Services) -> None:
+    services = make_services(idle_timeout_seconds=120, idle_grace_seconds=30)
+    clock = FakeClock()
+    app = KioskApp(services, monotonic=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.fill(pilot, "#full-name", "Olivia Nguyen")
+        clock.now += 121
+        await pilot.pause(1.2)
+        assert type(app.screen).__name__ == "StillThereScreen"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AboutScreen)
+        assert app.screen.query_one("#full-name", Input).value == "Olivia Nguyen"
+
+
+async def test_welcome_screen_is_never_interrupted_by_idle(make_services: Services) -> None:
+    clock = FakeClock()
+    app = KioskApp(make_services(idle_timeout_seconds=1), monotonic=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        clock.now += 500
+        await pilot.pause(1.2)
+        assert isinstance(app.screen, WelcomeScreen)
+
+
+@pytest.mark.parametrize("keys", [("ctrl+q",), ("ctrl+c",), ("ctrl+p",), ("ctrl+z",), ("ctrl+backslash",)])
+async def test_quit_palette_and_suspend_keys_do_nothing(
+    make_services: Services, keys: tuple[str, ...]
+) -> None:
+    app = KioskApp(make_services())
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.fill(pilot, "#full-name", "Kofi Okafor")
+        await pilot.press(*keys)
+        await pilot.pause()
+        assert app.is_running
+        assert isinstance(app.screen, AboutScreen), "no palette or other screen opened"
+        assert app.screen.query_one("#full-name", Input).value.startswith("Kofi Okafor")
+
+
+async def test_markup_and_escapes_in_a_name_stay_literal(make_services: Services) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    name = "[@click=app.quit]Bob[/] \x1b[2J O'Brien"
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        app.screen.query_one("#full-name", Input).value = name
+        await driver.about(pilot, None, "1970", "1", "1")
+        assert isinstance(app.screen, EducationScreen)
+        assert app.session is not None and app.session.about is not None
+        stored_name = app.session.about.full_name
+    assert "\x1b" not in stored_name
+    assert stored_name.startswith("[@click=app.quit]Bob[/]")
