@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from textual import events, on
@@ -160,9 +161,9 @@ class DoneScreen(PatientStep):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.remaining = int(self.session.settings.done_return_seconds)
+        self.remaining = math.ceil(self.session.settings.done_return_seconds)
         self._tick()
-        self.set_interval(1.0, self._tick)
+        self.countdown = self.set_interval(1.0, self._tick)
         self.query_one("#continue", Button).focus()
 
     def _tick(self) -> None:
@@ -193,7 +194,8 @@ class StillThereScreen(ModalScreen[bool]):
 
     def __init__(self, grace_seconds: float) -> None:
         super().__init__()
-        self.remaining = int(grace_seconds)
+        self.remaining = math.ceil(grace_seconds)
+        self._answered = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="still-there"):
@@ -203,12 +205,18 @@ class StillThereScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self._tick()
-        self.set_interval(1.0, self._tick)
+        self.countdown = self.set_interval(1.0, self._tick)
         self.query_one("#still-here").focus()
+
+    def _answer(self, here: bool) -> None:
+        if not self._answered:
+            self._answered = True
+            self.countdown.stop()
+            self.dismiss(here)
 
     def _tick(self) -> None:
         if self.remaining <= 0:
-            self.dismiss(False)
+            self._answer(False)
             return
         self.query_one("#still-countdown", Static).update(
             _(
@@ -221,11 +229,14 @@ class StillThereScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#still-here")
     def _here(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(True)
+        self._answer(True)
 
     def on_key(self, event: events.Key) -> None:
         event.stop()
-        self.dismiss(True)
+        self._answer(True)
+
+    def on_click(self, event: events.Click) -> None:
+        self._answer(True)
 
 
 __all__ = ["DoneScreen", "PatientStep", "SignScreen", "StillThereScreen"]

@@ -1,0 +1,89 @@
+"""The layering rules of DEVELOPERS' guide, enforced rather than only written down."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADLESS = ("content", "consent_records")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", HEADLESS)
+def test_headless_packages_never_import_textual_in_source(package: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & {"textual", "screens", "kiosk"})
+        for path in (ROOT / package).rglob("*.py")
+    }
+    offenders = {path: names for path, names in offenders.items() if names}
+    assert not offenders, f"content/ and consent_records/ must not import these: {offenders}"
+
+
+def test_importing_every_headless_module_loads_no_textual() -> None:
+    """Import each module for real (lazy imports included) and check sys.modules."""
+    modules = [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for package in HEADLESS
+        for path in sorted((ROOT / package).rglob("*.py"))
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'textual', 'screens'})\n"
+        "print(bad)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_screens_never_reach_storage_or_pdf() -> None:
+    offenders = {}
+    for path in (ROOT / "screens").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            bad = [
+                n
+                for n in names
+                if n.split(".")[0] in {"tinydb", "reportlab", "filelock"}
+                or n.startswith(("consent_records.store", "consent_records.pdf",
+                                 "consent_records.storage"))
+            ]
+            if bad:
+                offenders[str(path.relative_to(ROOT))] = bad
+    assert not offenders, f"screens go through kiosk services: {offenders}"
+
+
+def test_kiosk_start_path_does_not_load_heavy_modules() -> None:
+    """Importing the app must not import reportlab or the PDF code (they load on first use)."""
+    code = (
+        "import sys, kiosk.app, kiosk.cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'reportlab', 'pypdf'}"
+        " or m == 'consent_records.pdf'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
