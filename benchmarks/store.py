@@ -1,0 +1,140 @@
+"""Benchmark of the consent record store (issue 3).
+
+Prints, as medians over repeated runs:
+- the time to save one record with 0, 10,000 and 50,000 records stored;
+- the floor: one 3 KB write with fsync and os.replace (and a directory fsync), same run;
+- the time to open the store and list the newest 50 records at 50,000;
+- the data directory's size.
+
+Usage: python benchmarks/store.py [--work DIR] [--records 50000] [--saves 200]
+
+The 50,000-record store is built once through the store's own API (save_record, so the
+files are exactly what the kiosk writes) and kept in --work for later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "store"))
+
+from conftest import make_record  # noqa: E402  (the tests' synthetic record builder)
+
+from consent_records.storage import atomic_write_bytes  # noqa: E402
+from consent_records.store import open_store  # noqa: E402
+
+
+def build(path: Path, count: int) -> None:
+    store = open_store(path)
+    have = store.count()[0]
+    started = time.perf_counter()
+    for n in range(have, count):
+        store.save_record(make_record(n))
+        if n and n % 5000 == 0:
+            print(f"  built {n} records ({time.perf_counter() - started:.0f} s)", flush=True)
+    store.close()
+
+
+def open_and_list(path: Path, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        store = open_store(path)
+        newest = store.recent(50)
+        store.close()
+        times.append((time.perf_counter() - t0) * 1000)
+        assert len(newest) == 50
+    return times
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "ims-store-bench"
+    )
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--saves", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=5, help="repeated runs (medians of medians)")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait after copying")
+    args = parser.parse_args()
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = [0, 10_000, args.records]
+    for size in sizes[1:]:
+        base = work / f"base-{size}"
+        if open_store(base).count()[0] < size:
+            print(f"building a store of {size} records in {base} (once) ...", flush=True)
+            build(base, size)
+
+    # One scratch copy per size, then the measurements interleaved in small batches (save
+    # at 0, at 10,000, at 50,000, floor, again...) so that load from other programs and the
+    # disk's background writeback hit every figure alike.
+    stores = {}
+    for size in sizes:
+        scratch = work / f"scratch-{size}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        if size:
+            shutil.copytree(work / f"base-{size}", scratch)
+        stores[size] = open_store(scratch)
+    floor_dir = work / "floor"
+    shutil.rmtree(floor_dir, ignore_errors=True)
+    floor_dir.mkdir()
+    os.sync()
+    time.sleep(args.settle)  # let writeback of the copies finish
+    results: dict[str, list[float]] = {f"save at {s:,}": [] for s in sizes}
+    results["floor"] = []
+    batch = 10
+    blob = os.urandom(1536).hex().encode()  # 3 KB
+    for run in range(args.runs):
+        per_run: dict[str, list[float]] = {name: [] for name in results}
+        for b in range(args.saves // batch):
+            for size in sizes:
+                base = 1_000_000 + (run * args.saves + b * batch)
+                records = [make_record(base + n) for n in range(batch)]
+                for record in records:
+                    t0 = time.perf_counter()
+                    stores[size].save_record(record)
+                    per_run[f"save at {size:,}"].append((time.perf_counter() - t0) * 1000)
+            for n in range(batch):
+                t0 = time.perf_counter()
+                atomic_write_bytes(floor_dir / f"floor-{run}-{b}-{n}.json", blob)
+                per_run["floor"].append((time.perf_counter() - t0) * 1000)
+        for name, values in per_run.items():
+            results[name].append(statistics.median(values))
+    for size, store in stores.items():
+        store.close()
+        shutil.rmtree(work / f"scratch-{size}", ignore_errors=True)
+    shutil.rmtree(floor_dir, ignore_errors=True)
+
+    big = work / f"base-{args.records}"
+    listing = statistics.median(open_and_list(big, args.runs))
+    median = {name: statistics.median(values) for name, values in results.items()}
+    zero, top, floor = median["save at 0"], median[f"save at {args.records:,}"], median["floor"]
+    print(f"runs: {args.runs} x {args.saves} saves each (median of per-run medians)")
+    for name, value in median.items():
+        print(f"{name:>18}: {value:7.2f} ms")
+    print(f"open + newest 50 at {args.records:,}: {listing:7.1f} ms")
+    size = du(big)
+    print(
+        f"data directory at {args.records:,}: {size / 2**20:7.1f} MiB "
+        f"({size // args.records} bytes/record)"
+    )
+    print(f"save at {args.records:,} / save at 0: {top / zero:.2f}x (target <= 1.5x)")
+    print(f"save at {args.records:,} / floor:     {top / floor:.2f}x (target <= 3x)")
+
+
+if __name__ == "__main__":
+    main()
