@@ -1,3 +1,5 @@
-from kiosk.cli import main
 import sys
+
+from kiosk.cli import main
+
 sys.exit(main())

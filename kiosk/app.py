@@ -6,17 +6,19 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 from textual import events, on
 from textual.app import App
 from textual.await_complete import AwaitComplete
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.widget import AwaitMount
 from textual.worker import get_current_worker
 
-from kiosk.i18n import _, set_language
+from kiosk.i18n import set_language
 from kiosk.services import KioskServices, SavedConsent, SaveFailed
 from kiosk.session import ConsentSession, FieldErrors, Position, SignatureInput, Step
 from screens.answers import DecisionScreen, ScreeningScreen
@@ -53,6 +55,11 @@ class KioskApp(App[None], inherit_bindings=False):
     ENABLE_COMMAND_PALETTE = False
     ALLOW_SELECT = False
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "developer_quit", "Quit (developer mode)", show=False, priority=True)
+    ]
+    """Only active with ``dev_mode``; see :meth:`check_action`."""
+
     def __init__(
         self,
         services: KioskServices,
@@ -68,8 +75,14 @@ class KioskApp(App[None], inherit_bindings=False):
         self._last_input = monotonic()
         self._asking = False
         self.session: ConsentSession | None = None
-        if dev_mode:
-            self.bind("ctrl+q", "quit", description=_("Quit (developer mode)"), priority=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "developer_quit":
+            return self.dev_mode
+        return True
+
+    def action_developer_quit(self) -> None:
+        self.exit()
 
     # -- path -------------------------------------------------------------------------
 
@@ -90,7 +103,9 @@ class KioskApp(App[None], inherit_bindings=False):
 
         self.call_later(forget)
 
-    def _show(self, position: Position, saved: SavedConsent | None = None) -> AwaitComplete:
+    def _show(
+        self, position: Position, saved: SavedConsent | None = None
+    ) -> AwaitMount | AwaitComplete:
         assert self.session is not None
         screen: PatientStep
         if position.step is Step.DONE:

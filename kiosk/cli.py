@@ -119,8 +119,10 @@ def cmd_content_check(args: argparse.Namespace) -> int:
     loaded = load_content(settings.language)
     bundle = loaded.bundle
     print(f"Content {bundle.version} ({bundle.language}) is valid. SHA-256 {loaded.sha256}")
-    print(f"{len(bundle.sections)} sections, {len(bundle.quiz)} quiz questions, "
-          f"{len(bundle.screening)} screening questions, {len(bundle.sources)} sources.")
+    print(
+        f"{len(bundle.sections)} sections, {len(bundle.quiz)} quiz questions, "
+        f"{len(bundle.screening)} screening questions, {len(bundle.sources)} sources."
+    )
     print()
     print(f"{'section':<28} {'words':>6} {'grade':>6}")
     outside = 0
@@ -229,8 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as exc:
         log.exception("command failed")
-        print(f"Could not complete the command: {exc.strerror or exc}"
-              f"{f' ({exc.filename})' if exc.filename else ''}", file=sys.stderr)
+        print(
+            f"Could not complete the command: {exc.strerror or exc}"
+            f"{f' ({exc.filename})' if exc.filename else ''}",
+            file=sys.stderr,
+        )
         return EXIT_PROBLEM
     except Exception as exc:  # last resort: a sentence, never a traceback
         log.exception("unexpected error")

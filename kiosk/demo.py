@@ -87,9 +87,10 @@ def fill_session(
             if roll < 0.12
             else ScreeningAnswerValue.NO
         )
-    session.decision = decision or rng.choices(
-        [Decision.AGREE, Decision.DECLINE, Decision.DISCUSS], weights=[7, 1, 2]
-    )[0]
+    session.decision = (
+        decision
+        or rng.choices([Decision.AGREE, Decision.DECLINE, Decision.DISCUSS], weights=[7, 1, 2])[0]
+    )
     session.statements = {s.id for s in bundle.statements}
     drawn = rng.random() < 0.75
     return SignatureInput(

@@ -20,7 +20,10 @@ def set_language(language: str) -> None:
     """Switch the UI strings to ``language`` (falls back to English)."""
     global _translation
     _translation = gettext.translation(
-        DOMAIN, localedir=LOCALE_DIR, languages=[language.replace("-", "_"), language], fallback=True
+        DOMAIN,
+        localedir=LOCALE_DIR,
+        languages=[language.replace("-", "_"), language],
+        fallback=True,
     )
 
 

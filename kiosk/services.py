@@ -83,6 +83,7 @@ class KioskServices:
         self.content = content or cached_content(settings.language)
         self._clock = clock
         self._store = store
+        self._archived = False
 
     def now(self) -> datetime:
         """The current time in the clinic's time zone."""
@@ -97,12 +98,21 @@ class KioskServices:
             from consent_records.store import open_store
 
             self._store = open_store(self.data_dir)
-            self._store.archive_content(self.content.sha256, self.content.canonical_json)
         return self._store
 
+    def _archive_content(self) -> None:
+        """Keep the exact content records point at (once per process, before a save).
+
+        Only writers archive: ``verify`` or ``pdf`` on a read-only backup must not write.
+        """
+        if not self._archived:
+            self.store.archive_content(self.content.sha256, self.content.canonical_json)
+            self._archived = True
+
     def open(self) -> None:
-        """Open the store now (so a damaged store stops the kiosk before any patient starts)."""
-        _ = self.store
+        """Open the store and archive the content now, so that a damaged store or a
+        read-only data directory stops the kiosk before any patient starts."""
+        self._archive_content()
 
     def close(self) -> None:
         if self._store is not None:
@@ -123,6 +133,11 @@ class KioskServices:
         """
         record = session.build_record(signature)
         store = self.store
+        try:
+            self._archive_content()
+        except (StoreError, OSError) as exc:
+            log.error("archiving content %s failed: %s", self.content.sha256, exc)
+            raise SaveFailed(str(exc)) from exc
         for _attempt in range(5):
             if not store.reference_exists(record.reference):
                 break
@@ -135,8 +150,12 @@ class KioskServices:
         except (StoreError, OSError, ValueError) as exc:
             log.exception("saving record %s failed", record.id)
             raise SaveFailed(str(exc)) from exc
-        log.info("saved record %s (%s, %s)", stored.record.id, stored.record.reference,
-                 stored.record.decision.value)
+        log.info(
+            "saved record %s (%s, %s)",
+            stored.record.id,
+            stored.record.reference,
+            stored.record.decision.value,
+        )
         return SavedConsent(reference=stored.record.reference, record_id=stored.record.id)
 
     # -- PDF --------------------------------------------------------------------------
@@ -161,7 +180,9 @@ class KioskServices:
         from consent_records.pdf import ClinicHeader
 
         clinic = self.settings.clinic
-        return ClinicHeader(name=clinic.name, address_lines=tuple(clinic.address), phone=clinic.phone)
+        return ClinicHeader(
+            name=clinic.name, address_lines=tuple(clinic.address), phone=clinic.phone
+        )
 
     def render_pdf(self, stored: StoredRecord) -> bytes:
         from consent_records.pdf import render_consent_pdf

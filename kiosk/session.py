@@ -15,6 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from consent_records.model import (
+    STATUS_AT_SIGNING,
     ConsentRecord,
     ContentStamp,
     Decision,
@@ -22,7 +23,6 @@ from consent_records.model import (
     Physiotherapist,
     Point,
     QuizAnswer,
-    STATUS_AT_SIGNING,
     ScreeningAnswer,
     ScreeningAnswerValue,
     ScreeningFlag,

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 ENV_DATA_DIR = "IMS_KIOSK_DATA_DIR"
 ENV_CONFIG = "IMS_KIOSK_CONFIG"
