@@ -72,9 +72,13 @@ def _as_mapping(path: Path, data: Any) -> dict[str, Any]:
 
 def _origin(loc: tuple[int | str, ...], files: dict[str, Path], section_files: list[Path]) -> str:
     """Name the data file an error location came from."""
-    if loc and loc[0] == "sections" and len(loc) > 1 and isinstance(loc[1], int):
-        if loc[1] < len(section_files):
-            return str(section_files[loc[1]])
+    if (
+        len(loc) > 1
+        and loc[0] == "sections"
+        and isinstance(loc[1], int)
+        and loc[1] < len(section_files)
+    ):
+        return str(section_files[loc[1]])
     if loc and isinstance(loc[0], str) and loc[0] in files:
         return str(files[loc[0]])
     return str(files["version"])

@@ -262,7 +262,9 @@ class ContentBundle(Frozen):
         for question in self.quiz:
             check_sources(f"quiz question {question.id}", question.sources)
             if question.section not in section_ids:
-                problems.append(f"quiz question {question.id}: unknown section {question.section!r}")
+                problems.append(
+                    f"quiz question {question.id}: unknown section {question.section!r}"
+                )
         for screening in self.screening:
             check_sources(f"screening question {screening.id}", screening.sources)
         for index, sign in enumerate(self.warning_signs, 1):
@@ -299,7 +301,8 @@ class ContentBundle(Frozen):
                 return statement
         raise KeyError(statement_id)
 
-    def decision_text(self, choice: DecisionChoice) -> str:
+    def decision_text(self, choice: str) -> str:
+        """The wording of a decision (``choice`` is a DecisionChoice or its value)."""
         for option in self.decisions:
             if option.id == choice:
                 return option.text

@@ -86,12 +86,15 @@ class ScreeningScreen(PatientStep):
             target.scroll_visible()
 
     def commit(self) -> bool:
-        missing = [q for q in self.session.content.bundle.screening if q.id not in self.session.screening]
+        missing = [
+            q for q in self.session.content.bundle.screening if q.id not in self.session.screening
+        ]
         if missing:
             self.say(
                 ngettext(
-                    "Please answer every question ({n} left). If you are not sure, choose Not sure.",
-                    "Please answer every question ({n} left). If you are not sure, choose Not sure.",
+                    "Please answer the last question. If you are not sure, choose Not sure.",
+                    "Please answer every question ({n} left). "
+                    "If you are not sure, choose Not sure.",
                     len(missing),
                 ).format(n=len(missing))
             )

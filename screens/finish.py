@@ -39,8 +39,12 @@ class SignScreen(FormStep):
         signer = session.signer_name
         yield Static(_("Sign"), classes="title")
         with VerticalScroll(id="form"):
-            yield Static(_("Your choice: {choice}").format(choice=choice), id="choice-summary",
-                         markup=False, classes="intro")
+            yield Static(
+                _("Your choice: {choice}").format(choice=choice),
+                id="choice-summary",
+                markup=False,
+                classes="intro",
+            )
             if session.substitute is not None:
                 yield Static(
                     _("{name} signs as the substitute decision-maker ({relationship}).").format(
@@ -48,13 +52,20 @@ class SignScreen(FormStep):
                     ),
                     markup=False,
                 )
-            yield Label(_("Type your full name again, as you gave it before"),
-                        classes="field-label")
-            yield Input(self.draft().get("typed-name", ""), id="typed-name", max_length=120,
-                        classes="field-typed_name")
+            yield Label(
+                _("Type your full name again, as you gave it before"), classes="field-label"
+            )
+            yield Input(
+                self.draft().get("typed-name", ""),
+                id="typed-name",
+                max_length=120,
+                classes="field-typed_name",
+            )
             yield self.field_error("typed_name")
-            yield Label(_("Draw your signature in the box with the mouse or your finger"),
-                        classes="field-label")
+            yield Label(
+                _("Draw your signature in the box with the mouse or your finger"),
+                classes="field-label",
+            )
             yield SignaturePad(id="pad", classes="field-pad")
             yield self.field_error("pad")
             with Horizontal(id="pad-actions"):
@@ -153,8 +164,9 @@ class DoneScreen(PatientStep):
                 ),
                 classes="intro",
             )
-            yield Static(_("After any IMS treatment, get help right away if you notice:"),
-                         classes="subtitle")
+            yield Static(
+                _("After any IMS treatment, get help right away if you notice:"), classes="subtitle"
+            )
             for sign in bundle.warning_signs:
                 yield Static(f"• {sign.text}", classes="warning-sign", markup=False)
         yield Static("", id="countdown", classes="hint")
@@ -220,8 +232,7 @@ class StillThereScreen(ModalScreen[bool]):
             return
         self.query_one("#still-countdown", Static).update(
             _(
-                "To keep your answers private, this form will close and start again in "
-                "{n} seconds."
+                "To keep your answers private, this form will close and start again in {n} seconds."
             ).format(n=self.remaining)
         )
         self.remaining -= 1

@@ -21,8 +21,12 @@ class WelcomeScreen(PatientStep):
     def compose_body(self) -> ComposeResult:
         settings = self.session.settings
         with Vertical(id="welcome"):
-            yield Static(_("Welcome to {clinic}").format(clinic=settings.clinic.name),
-                         id="welcome-title", classes="title", markup=False)
+            yield Static(
+                _("Welcome to {clinic}").format(clinic=settings.clinic.name),
+                id="welcome-title",
+                classes="title",
+                markup=False,
+            )
             yield Static(_("Before your IMS (dry needling) treatment"), classes="subtitle")
             yield Static(
                 _(
@@ -100,29 +104,58 @@ class AboutScreen(FormStep):
         yield Static(_("About you"), classes="title")
         with VerticalScroll(id="form"):
             yield Label(_("Your full name"), classes="field-label")
-            yield Input(draft.get("full-name", ""), id="full-name", max_length=120,
-                        placeholder=_("First and last name"), classes="field-full_name")
+            yield Input(
+                draft.get("full-name", ""),
+                id="full-name",
+                max_length=120,
+                placeholder=_("First and last name"),
+                classes="field-full_name",
+            )
             yield self.field_error("full_name")
             yield Label(_("Your date of birth"), classes="field-label")
             with Horizontal(id="dob"):
                 yield Label(_("Year"), classes="dob-label")
-                yield Input(draft.get("dob-year", ""), id="dob-year", max_length=4,
-                            restrict=r"\d*", placeholder="1980", classes="field-date_of_birth")
+                yield Input(
+                    draft.get("dob-year", ""),
+                    id="dob-year",
+                    max_length=4,
+                    restrict=r"\d*",
+                    placeholder="1980",
+                    classes="field-date_of_birth",
+                )
                 yield Label(_("Month"), classes="dob-label")
-                yield Input(draft.get("dob-month", ""), id="dob-month", max_length=2,
-                            restrict=r"\d*", placeholder="1-12", classes="field-date_of_birth")
+                yield Input(
+                    draft.get("dob-month", ""),
+                    id="dob-month",
+                    max_length=2,
+                    restrict=r"\d*",
+                    placeholder="1-12",
+                    classes="field-date_of_birth",
+                )
                 yield Label(_("Day"), classes="dob-label")
-                yield Input(draft.get("dob-day", ""), id="dob-day", max_length=2,
-                            restrict=r"\d*", placeholder="1-31", classes="field-date_of_birth")
+                yield Input(
+                    draft.get("dob-day", ""),
+                    id="dob-day",
+                    max_length=2,
+                    restrict=r"\d*",
+                    placeholder="1-31",
+                    classes="field-date_of_birth",
+                )
             yield self.field_error("date_of_birth")
-            yield Label(_("Chart number (if you know it; you can leave this empty)"),
-                        classes="field-label")
-            yield Input(draft.get("chart", ""), id="chart", max_length=40,
-                        classes="field-chart_number")
+            yield Label(
+                _("Chart number (if you know it; you can leave this empty)"), classes="field-label"
+            )
+            yield Input(
+                draft.get("chart", ""), id="chart", max_length=40, classes="field-chart_number"
+            )
             yield Label(_("Your physiotherapist"), classes="field-label")
-            yield Select(physios, id="physio", prompt=_("Choose your physiotherapist"),
-                         value=chosen if chosen in {p for _n, p in physios} else Select.NULL,
-                         classes="field-physiotherapist")
+            yield Select(
+                physios,
+                id="physio",
+                prompt=_("Choose your physiotherapist"),
+                value=chosen if chosen in {p for _n, p in physios} else Select.NULL,
+                classes="field-physiotherapist",
+            )
             yield self.field_error("physiotherapist")
 
     def on_mount(self) -> None:
@@ -185,13 +218,20 @@ class SubstituteScreen(FormStep):
                 classes="intro",
             )
             yield Label(_("Full name of the person giving consent"), classes="field-label")
-            yield Input(draft.get("sdm-name", ""), id="sdm-name", max_length=120,
-                        classes="field-full_name")
+            yield Input(
+                draft.get("sdm-name", ""), id="sdm-name", max_length=120, classes="field-full_name"
+            )
             yield self.field_error("full_name")
-            yield Label(_("Relationship to the patient (for example: mother, legal guardian)"),
-                        classes="field-label")
-            yield Input(draft.get("sdm-relationship", ""), id="sdm-relationship",
-                        max_length=40, classes="field-relationship")
+            yield Label(
+                _("Relationship to the patient (for example: mother, legal guardian)"),
+                classes="field-label",
+            )
+            yield Input(
+                draft.get("sdm-relationship", ""),
+                id="sdm-relationship",
+                max_length=40,
+                classes="field-relationship",
+            )
             yield self.field_error("relationship")
 
     def on_mount(self) -> None:

@@ -124,5 +124,3 @@ class QuizScreen(PatientStep):
 
     def can_continue(self) -> bool:
         return self.session.quiz_solved(self.question.id)
-
-

@@ -7,12 +7,14 @@ a signature looks like handwriting rather than blocks.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -70,7 +72,9 @@ class SignaturePad(Widget, can_focus=True):
     }
     """
 
-    BINDINGS = [Binding("delete,backspace", "clear", _("Clear signature"), show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("delete,backspace", "clear", "Clear signature", show=False)
+    ]
 
     strokes: reactive[tuple[Stroke, ...]] = reactive((), layout=False)
     """The strokes drawn so far, oldest first."""
@@ -86,7 +90,7 @@ class SignaturePad(Widget, can_focus=True):
         def control(self) -> SignaturePad:
             return self.pad
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
         self._drawing = False
         self._current: list[Point] = []
@@ -167,7 +171,7 @@ class SignaturePad(Widget, can_focus=True):
             scaled = [(int(x * 2), int(y * 4)) for x, y in stroke]
             if len(scaled) == 1:
                 dots.add(scaled[0])
-            for a, b in zip(scaled, scaled[1:], strict=False):
+            for a, b in itertools.pairwise(scaled):
                 dots.update(_line_dots(a, b))
         self._dots = dots
         self.set_class(self.is_empty, "-empty")

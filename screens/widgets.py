@@ -14,11 +14,11 @@ class WrappingCheckbox(Checkbox):
     """
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(1, self.render().get_height(self.styles, width))
+        return max(1, self.render().get_height(self.styles, width))  # type: ignore[arg-type]
 
 
 class WrappingRadioButton(RadioButton):
     """A radio button whose long label wraps (see :class:`WrappingCheckbox`)."""
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(1, self.render().get_height(self.styles, width))
+        return max(1, self.render().get_height(self.styles, width))  # type: ignore[arg-type]

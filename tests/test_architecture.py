@@ -68,8 +68,9 @@ def test_screens_never_reach_storage_or_pdf() -> None:
                 n
                 for n in names
                 if n.split(".")[0] in {"tinydb", "reportlab", "filelock"}
-                or n.startswith(("consent_records.store", "consent_records.pdf",
-                                 "consent_records.storage"))
+                or n.startswith(
+                    ("consent_records.store", "consent_records.pdf", "consent_records.storage")
+                )
             ]
             if bad:
                 offenders[str(path.relative_to(ROOT))] = bad

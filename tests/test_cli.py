@@ -40,7 +40,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_demo_prints_reference_and_name_per_record(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, "demo", "--records", "6", "--data-dir", str(tmp_path), "--seed", "3")
+    code, out, err = run(
+        capsys, "demo", "--records", "6", "--data-dir", str(tmp_path), "--seed", "3"
+    )
     assert code == 0, err
     lines = out.splitlines()
     assert len(lines) == 6
@@ -73,7 +75,13 @@ def test_pdf_for_a_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     target = tmp_path / "exports" / "one.pdf"
     # Lower case and no hyphen, as someone might type it at the desk.
     code, out, err = run(
-        capsys, "pdf", reference.lower().replace("-", ""), "--out", str(target), "--data-dir", str(data)
+        capsys,
+        "pdf",
+        reference.lower().replace("-", ""),
+        "--out",
+        str(target),
+        "--data-dir",
+        str(data),
     )
     assert code == 0, err
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(target.read_bytes())).pages)
@@ -88,8 +96,9 @@ def test_pdf_for_an_unknown_reference_is_a_clear_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(capsys, "demo", "--records", "1", "--data-dir", str(tmp_path))
-    code, out, err = run(capsys, "pdf", "ZZZZ-ZZZZ", "--out", str(tmp_path / "x.pdf"),
-                         "--data-dir", str(tmp_path))
+    code, _out, err = run(
+        capsys, "pdf", "ZZZZ-ZZZZ", "--out", str(tmp_path / "x.pdf"), "--data-dir", str(tmp_path)
+    )
     assert code == 1
     assert "No record found" in err and "ZZZZ-ZZZZ" in err
     assert "Traceback" not in err
@@ -101,12 +110,13 @@ def test_config_and_data_dir_work_before_or_after_the_command(
 ) -> None:
     config = tmp_path / "clinic.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    code, out, _ = run(capsys, "--data-dir", str(tmp_path / "a"), "--config", str(config),
-                       "demo", "--records", "1")
+    code, _out, _ = run(
+        capsys, "--data-dir", str(tmp_path / "a"), "--config", str(config), "demo", "--records", "1"
+    )
     assert code == 0
     monkeypatch.setenv("IMS_KIOSK_DATA_DIR", str(tmp_path / "b"))
     monkeypatch.setenv("IMS_KIOSK_CONFIG", str(config))
-    code, out, _ = run(capsys, "demo", "--records", "2")
+    code, _out, _ = run(capsys, "demo", "--records", "2")
     assert code == 0
     from kiosk.services import KioskServices
     from kiosk.settings import load_settings
@@ -133,7 +143,7 @@ def test_config_and_data_dir_work_before_or_after_the_command(
         ('age_of_majority = "old"', "age_of_majority"),
         ('timezone = "Mars/Olympus"', "unknown time zone 'Mars/Olympus'"),
         ("idle_timeout = 5", "idle_timeout: is not a known setting"),
-        ("[clinic]\nname = \"\"", "clinic.name"),
+        ('[clinic]\nname = ""', "clinic.name"),
         ("physiotherapists = []", "physiotherapists"),
         ("kiosk_id = [", "not valid TOML"),
     ],
@@ -143,8 +153,9 @@ def test_bad_config_names_the_field(
 ) -> None:
     config = tmp_path / "bad.toml"
     config.write_text(toml, encoding="utf-8")
-    code, out, err = run(capsys, "demo", "--records", "1", "--config", str(config),
-                         "--data-dir", str(tmp_path / "d"))
+    code, _out, err = run(
+        capsys, "demo", "--records", "1", "--config", str(config), "--data-dir", str(tmp_path / "d")
+    )
     assert code == 2
     assert str(config) in err
     assert expected in err
@@ -167,7 +178,10 @@ def test_entry_point_is_installed(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("ims-kiosk")
     result = subprocess.run(
         [str(exe), "demo", "--records", "1", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
     assert "\t" in result.stdout

@@ -54,9 +54,7 @@ async def walk_to_decision(
     await driver.about(pilot, name, year, "4", "15", chart="C-12345")
     await driver.read_all_sections(pilot)
     await driver.answer_quiz(pilot, wrong_first=set(wrong_first))
-    await driver.answer_screening(
-        pilot, {"blood-thinners": "yes", "pregnancy": "not_sure"}
-    )
+    await driver.answer_screening(pilot, {"blood-thinners": "yes", "pregnancy": "not_sure"})
 
 
 async def test_agree_with_drawn_signature_and_a_wrong_quiz_answer(make_services: Services) -> None:
@@ -386,7 +384,9 @@ async def test_welcome_screen_is_never_interrupted_by_idle(make_services: Servic
         assert isinstance(app.screen, WelcomeScreen)
 
 
-@pytest.mark.parametrize("keys", [("ctrl+q",), ("ctrl+c",), ("ctrl+p",), ("ctrl+z",), ("ctrl+backslash",)])
+@pytest.mark.parametrize(
+    "keys", [("ctrl+q",), ("ctrl+c",), ("ctrl+p",), ("ctrl+z",), ("ctrl+backslash",)]
+)
 async def test_quit_palette_and_suspend_keys_do_nothing(
     make_services: Services, keys: tuple[str, ...]
 ) -> None:

@@ -26,9 +26,16 @@ PHYSIOS = {"demo-akim"}
 
 
 def about(**overrides: object):  # type: ignore[no-untyped-def]
-    fields = dict(full_name="Anaïs Ouellet", year="1984", month="2", day="29",
-                  chart_number="", physiotherapist_id="demo-akim", today=TODAY,
-                  known_physiotherapists=PHYSIOS)
+    fields = dict(
+        full_name="Anaïs Ouellet",
+        year="1984",
+        month="2",
+        day="29",
+        chart_number="",
+        physiotherapist_id="demo-akim",
+        today=TODAY,
+        known_physiotherapists=PHYSIOS,
+    )
     fields.update(overrides)
     return parse_about(**fields)  # type: ignore[arg-type]
 
