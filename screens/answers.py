@@ -84,6 +84,8 @@ class ScreeningScreen(PatientStep):
             target = self.query_one(f"#q-{questions[position + 1]}")
             target.query(".answer").first(Button).focus()
             target.scroll_visible()
+        elif self.session.screening_complete():
+            self.query_one("#continue", Button).focus()
 
     def commit(self) -> bool:
         missing = [

@@ -414,3 +414,75 @@ async def test_markup_and_escapes_in_a_name_stay_literal(make_services: Services
         stored_name = app.session.about.full_name
     assert "\x1b" not in stored_name
     assert stored_name.startswith("[@click=app.quit]Bob[/]")
+
+
+async def tab_to(pilot, selector: str, limit: int = 40) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab until the control is focused, as a keyboard user does."""
+    target = pilot.app.screen.query_one(selector)
+    for _ in range(limit):
+        if pilot.app.focused is target:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached {selector}; focus is on {pilot.app.focused}")
+
+
+async def test_whole_path_with_the_keyboard_alone(make_services: Services) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await driver.type_text(pilot, "Siobhán Haddad")
+        for field, text in (("#dob-year", "1969"), ("#dob-month", "7"), ("#dob-day", "4")):
+            await tab_to(pilot, field)
+            await driver.type_text(pilot, text)
+        await tab_to(pilot, "#physio")
+        await pilot.press("enter", "down", "down", "enter")
+        # Focus follows the screen from left to right: Back, then Continue.
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one("#back")
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one("#continue")
+        await pilot.press("enter")
+        await pilot.pause()
+        while isinstance(app.screen, EducationScreen):
+            await pilot.press("end")
+            await pilot.pause()
+            await tab_to(pilot, "#continue")
+            await pilot.press("enter")
+            await pilot.pause()
+        while type(app.screen).__name__ == "QuizScreen":
+            question = app.screen.question  # type: ignore[attr-defined]
+            await tab_to(pilot, f"#option-{question.correct}")
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.focused is app.screen.query_one("#continue")
+            await pilot.press("enter")
+            await pilot.pause()
+        assert isinstance(app.screen, ScreeningScreen)
+        for _question in services.content.bundle.screening:
+            await pilot.press("tab", "enter")  # from Yes to No, and choose it
+        assert app.focused is app.screen.query_one("#continue")
+        await pilot.press("enter")
+        await pilot.pause()
+        for statement in services.content.bundle.statements:
+            await tab_to(pilot, f"#s-{statement.id}")
+            await pilot.press("space")
+        await tab_to(pilot, "#choice")
+        await pilot.press("enter")  # the first choice: agree
+        await tab_to(pilot, "#continue")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SignScreen)
+        await driver.type_text(pilot, "siobhán haddad")
+        await tab_to(pilot, "#typed-only")
+        await pilot.press("space")
+        await tab_to(pilot, "#continue")
+        await pilot.press("enter")
+        await driver.settle(pilot)
+        assert isinstance(app.screen, DoneScreen)
+    record = only_record(services).record
+    assert record.decision is Decision.AGREE
+    assert record.physiotherapist.id == services.settings.physiotherapists[1].id
+    assert record.signature.method is SignatureMethod.TYPED
+    assert record.flags == []
+    assert all(answer.first_correct for answer in record.quiz)
