@@ -26,6 +26,8 @@ from tinydb.storages import Storage
 TEMP_PREFIX = ".tmp-"
 """Every temporary file starts with this; :func:`sweep_temp_files` removes leftovers."""
 
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
 
 def fsync_dir(directory: Path | str) -> None:
     """Make a rename or a new file in ``directory`` durable."""
@@ -51,17 +53,18 @@ def atomic_write_bytes(path: Path | str, blob: bytes, *, mode: int = 0o600) -> N
     holds its old content (or, if only the final directory fsync failed, the new content,
     which may not survive a power cut: the caller decides whether to undo it).
     """
-    target = Path(path)
-    directory = target.parent
-    tmp = directory / f"{TEMP_PREFIX}{target.name}.{secrets.token_hex(6)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+    # os.path on strings rather than pathlib: this is on every save's path.
+    directory, name = os.path.split(os.fspath(path))
+    directory = directory or os.curdir
+    tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{secrets.token_hex(6)}")
+    fd = os.open(tmp, _TEMP_FLAGS, mode)
     try:
         try:
             write_all(fd, blob)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -9,11 +9,13 @@ Layout of a data directory (see docs/storage.md)::
     entries/000001/000001000.json   ... 1,000 entries per directory
     content/<sha256>.json           write-once copies of the content patients were shown
 
-Every entry (a record or an event) is written once, atomically, through
-:class:`consent_records.storage.AtomicJSONStorage`, and never rewritten, so saving costs the
-same with 50,000 records stored as with none. Its hash is chained to the previous entry
-(:func:`consent_records.chain.entry_hash`). The index lets the store find records without
-reading every file; it may lag behind the entries after a crash and is caught up from them.
+Every entry (a record or an event) is written once, atomically, with the write
+:class:`consent_records.storage.AtomicJSONStorage` uses (a TinyDB database in canonical JSON,
+its data encoded once for hash and file: :func:`consent_records.chain.encode_entry`), and
+never rewritten, so saving costs the same with 50,000 records stored as with none. Its hash
+is chained to the previous entry (:func:`consent_records.chain.entry_hash`). The index lets
+the store find records without reading every file; it may lag behind the entries after a
+crash and is caught up from them.
 
 Every operation takes one cross-process lock and re-reads what other processes appended
 before acting, so a kiosk, a staff session and an admin's export can share a directory.
@@ -37,8 +39,6 @@ from typing import Any, Self
 
 import filelock
 from pydantic import ValidationError
-from tinydb import TinyDB
-from tinydb.table import Document
 
 from consent_records.base import (
     GENESIS_HASH,
@@ -48,7 +48,14 @@ from consent_records.base import (
     StoreUnavailable,
     VerifyReport,
 )
-from consent_records.chain import EntryKind, canonical_json, entry_hash, is_sha256_hex, sha256_hex
+from consent_records.chain import (
+    EntryKind,
+    canonical_json,
+    encode_entry,
+    entry_hash,
+    is_sha256_hex,
+    sha256_hex,
+)
 from consent_records.model import (
     EVENT_STATUS,
     ConsentRecord,
@@ -114,10 +121,17 @@ _JSON_KWARGS: dict[str, Any] = {
     "ensure_ascii": False,
     "allow_nan": False,
 }
+# An entry file is {"entry": {"1": <doc>}}: TinyDB's table "entry" holding document 1.
+_ENTRY_FILE_OPEN = b"{" + canonical_json(ENTRY_TABLE) + b':{"1":'
 
 
 def entry_path(root: Path, seq: int) -> Path:
     return root / ENTRIES_DIR / f"{seq // BLOCK:06d}" / f"{seq:09d}.json"
+
+
+def _entry_file(root: str, seq: int) -> str:
+    """:func:`entry_path` as a string, without pathlib (on every save's path)."""
+    return f"{root}{os.sep}{ENTRIES_DIR}{os.sep}{seq // BLOCK:06d}{os.sep}{seq:09d}.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +357,9 @@ class TinyDBStore:
     def __init__(self, data_dir: Path, *, lock_timeout: float = 10.0) -> None:
         self._root = Path(data_dir)
         self._lock_timeout = lock_timeout
+        self._root_str = os.fspath(self._root)
+        self._index_str = os.path.join(self._root_str, INDEX_NAME)
+        # One cross-process lock, held across each whole read-modify-write.
         self._lock = filelock.FileLock(str(self._root / LOCK_NAME), timeout=lock_timeout)
         self._rows: list[_Row] = []
         self._by_id: dict[str, int] = {}
@@ -546,6 +563,24 @@ class TinyDBStore:
         """Under the lock: read what other processes appended, then catch up from entries."""
         index = self._root / INDEX_NAME
         try:
+            # The common case, nothing appended since last time (same file, same size), costs
+            # one stat; anything else is read below.
+            known = os.stat(self._index_str)
+        except OSError:
+            known = None
+        if (
+            known is not None
+            and self._index_inode == (known.st_dev, known.st_ino)
+            and known.st_size == self._index_offset
+        ):
+            tail = b""
+        else:
+            tail = self._read_index_tail(index)
+        self._parse_index_tail(index, tail)
+
+    def _read_index_tail(self, index: Path) -> bytes:
+        """The bytes of the index after what was read last time (under the lock)."""
+        try:
             with open(index, "rb") as handle:
                 stat = os.fstat(handle.fileno())
                 inode = (stat.st_dev, stat.st_ino)
@@ -570,6 +605,10 @@ class TinyDBStore:
             tail = b""
         except OSError as exc:
             raise _unavailable(self._root, exc, "reading the index") from None
+        return tail
+
+    def _parse_index_tail(self, index: Path, tail: bytes) -> None:
+        """Apply new index lines, then catch up from entry files the index lacks."""
         *lines, torn = tail.split(b"\n")
         for raw in lines:
             seq = self._indexed + 1
@@ -600,9 +639,9 @@ class TinyDBStore:
         caught_up = 0
         while True:
             seq = len(self._rows) + 1
-            path = entry_path(self._root, seq)
-            if not path.exists():
+            if not os.path.exists(_entry_file(self._root_str, seq)):
                 break
+            path = entry_path(self._root, seq)
             try:
                 entry = read_entry(path, seq)
             except _EntryProblem as problem:
@@ -627,7 +666,7 @@ class TinyDBStore:
         """Append index lines for rows the index file lacks (under the lock)."""
         missing = self._rows[self._indexed :]
         blob = b"".join(row.line() for row in missing)
-        index = self._root / INDEX_NAME
+        index = self._index_str
         fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
         try:
             stat = os.fstat(fd)
@@ -660,32 +699,35 @@ class TinyDBStore:
         """Write the next entry file (the commit point). Under the lock; raises OSError."""
         seq = len(self._rows) + 1
         prev = self._rows[-1].sha256 if self._rows else GENESIS_HASH
-        sha = entry_hash(seq, kind, prev, data)
-        path = entry_path(self._root, seq)
-        block = path.parent
-        if not block.exists():
+        # The data is encoded once: its canonical JSON is both hashed and written, so the
+        # file holds exactly the bytes verify() re-hashes. The file is the TinyDB database
+        # {"entry": {"1": doc}} in canonical JSON: byte for byte what TinyDB's insert through
+        # AtomicJSONStorage(**_JSON_KWARGS) writes (tests/store/test_encode_entry.py).
+        sha, doc = encode_entry(seq, kind, prev, data)
+        blob = b"".join((_ENTRY_FILE_OPEN, doc, b"}}"))
+        path = _entry_file(self._root_str, seq)
+        block = os.path.dirname(path)
+        if not os.path.exists(block):
             os.mkdir(block, DIR_MODE)
-            fsync_dir(block.parent)
-        if path.exists():  # refresh() consumed every existing entry: cannot happen
-            raise StoreCorrupt(f"{path}: entry {seq} exists unexpectedly. {RESTORE_HINT}", path)
-        doc = {"seq": seq, "kind": kind, "prev_sha256": prev, "sha256": sha, "data": data}
-        db = TinyDB(path, storage=AtomicJSONStorage, create=False, **_JSON_KWARGS)
+            fsync_dir(os.path.dirname(block))
+        if os.path.exists(path):  # refresh() consumed every existing entry: cannot happen
+            raise StoreCorrupt(
+                f"{path}: entry {seq} exists unexpectedly. {RESTORE_HINT}", Path(path)
+            )
         try:
-            db.table(ENTRY_TABLE, cache_size=0).insert(Document(doc, doc_id=1))
+            atomic_write_bytes(path, blob, mode=FILE_MODE)
         except BaseException:
             # Only the final directory fsync can fail after the rename: undo it, since the
             # caller is told that nothing was stored.
-            if path.exists():
+            if os.path.exists(path):
                 try:
                     os.unlink(path)
                     fsync_dir(block)
                 except OSError:
                     log.error("could not undo the unconfirmed entry file %s", path)
             raise
-        finally:
-            db.close()
         entry = _Entry(seq=seq, kind=kind, prev_sha256=prev, sha256=sha, data=data, model=model)
-        self._apply(entry.row(), path)
+        self._apply(entry.row(), Path(path))
         try:
             self._sync_index()
         except OSError as exc:
