@@ -98,13 +98,13 @@ def kiosk_run(work: Path, run: int, repeats: int, titles: list[str]) -> dict[str
     times: dict[str, list[float]] = {"first": [], "repeat": [], "education": []}
     with Pane(100, 30) as pane:
         pane.start([str(KIOSK), "--data-dir", str(work / f"data-{run}")])
-        pane.wait(WELCOME)
+        pane.wait(WELCOME, absent="One moment")
         times["first"].append(press_and_time(pane, "Enter", "About you", gone=WELCOME))
         for _ in range(repeats):
             # Back comes after the five fields and the physiotherapist list; Enter on it.
             time.sleep(SETTLE)
             slow_keys(pane, *["Tab"] * 6, "Enter")
-            pane.wait(WELCOME)
+            pane.wait(WELCOME, absent="One moment")
             times["repeat"].append(press_and_time(pane, "Enter", "About you", gone=WELCOME))
 
         # About you: name, date of birth, (chart left empty), the first physiotherapist.

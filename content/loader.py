@@ -24,6 +24,8 @@ from pydantic import ValidationError
 
 from content.schema import ContentBundle
 
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 CONTENT_ROOT = Path(__file__).resolve().parent
 DEFAULT_LANGUAGE = "en"
 
@@ -59,7 +61,8 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ContentError(f"{path}: cannot be read ({exc})") from None
     try:
-        return yaml.safe_load(text)
+        # libyaml's loader is about seven times faster, and this runs on the kiosk's start.
+        return yaml.load(text, Loader=_SafeLoader)
     except yaml.YAMLError as exc:
         raise ContentError(f"{path}: is not valid YAML ({exc})") from None
 

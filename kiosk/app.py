@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.app import App
@@ -19,26 +19,34 @@ from textual.widget import AwaitMount
 from textual.worker import get_current_worker
 
 from kiosk.i18n import set_language
-from kiosk.services import KioskServices, SavedConsent, SaveFailed
-from kiosk.session import ConsentSession, FieldErrors, Position, SignatureInput, Step
-from screens.answers import DecisionScreen, ScreeningScreen
-from screens.base import PatientStep
-from screens.finish import DoneScreen, SignScreen, StillThereScreen
-from screens.intake import AboutScreen, SubstituteScreen, WelcomeScreen
-from screens.learning import EducationScreen, QuizScreen
+from screens.base import KioskScreen, PatientStep
+from screens.welcome import WelcomeScreen
+
+if TYPE_CHECKING:
+    from kiosk.services import KioskServices, SavedConsent
+    from kiosk.session import ConsentSession, Position, SignatureInput
+    from screens.finish import SignScreen
 
 log = logging.getLogger("kiosk.app")
 
-SCREENS_BY_STEP: dict[Step, type[PatientStep]] = {
-    Step.WELCOME: WelcomeScreen,
-    Step.ABOUT: AboutScreen,
-    Step.SUBSTITUTE: SubstituteScreen,
-    Step.EDUCATION: EducationScreen,
-    Step.QUIZ: QuizScreen,
-    Step.SCREENING: ScreeningScreen,
-    Step.DECISION: DecisionScreen,
-    Step.SIGN: SignScreen,
-}
+
+def _step_screens() -> dict[str, type[PatientStep]]:
+    """The screen class for each step (imported on first use, off the start path)."""
+    from screens.answers import DecisionScreen, ScreeningScreen
+    from screens.finish import DoneScreen, SignScreen
+    from screens.intake import AboutScreen, SubstituteScreen
+    from screens.learning import EducationScreen, QuizScreen
+
+    return {
+        "about": AboutScreen,
+        "substitute": SubstituteScreen,
+        "education": EducationScreen,
+        "quiz": QuizScreen,
+        "screening": ScreeningScreen,
+        "decision": DecisionScreen,
+        "sign": SignScreen,
+        "done": DoneScreen,
+    }
 
 
 class KioskApp(App[None], inherit_bindings=False):
@@ -84,16 +92,50 @@ class KioskApp(App[None], inherit_bindings=False):
     def action_developer_quit(self) -> None:
         self.exit()
 
-    # -- path -------------------------------------------------------------------------
+    # -- start-up ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.ready = False
+        self.startup_error: str | None = None
         self.start_over()
         self.set_interval(1.0, self._check_idle, name="idle-check")
+        # Welcome is on screen from the settings alone; load the content, open the record
+        # store (a second or so with years of records) and import the other screens now.
+        self.run_worker(
+            self._prepare, thread=True, exit_on_error=False, group="startup",
+            description="load content and open the record store",
+        )  # fmt: skip
+
+    def _prepare(self) -> None:
+        """Worker thread: get everything a patient will need; stop the kiosk if we can't."""
+        try:
+            self.services.prepare()
+            _step_screens()
+        except Exception as exc:
+            from kiosk.services import describe_startup_error
+
+            message = describe_startup_error(exc)
+            log.error("the kiosk cannot start: %s", message)
+            self.call_from_thread(self._cannot_start, message)
+            return
+        self.call_from_thread(self._became_ready)
+
+    def _became_ready(self) -> None:
+        self.ready = True
+        if isinstance(self.screen, WelcomeScreen):
+            self.screen.set_ready(True)
+
+    def _cannot_start(self, message: str) -> None:
+        """Fail closed: no patient may start on a store that cannot be trusted."""
+        self.startup_error = message
+        self.exit(return_code=1)
+
+    # -- path -------------------------------------------------------------------------
 
     def start_over(self) -> None:
         """Forget the current patient entirely and show Welcome."""
-        self.session = self.services.new_session()
-        shown = self._show(Position(Step.WELCOME))
+        self.session = None
+        shown = self._switch_to(WelcomeScreen(self.services.settings, ready=self.ready))
 
         async def forget() -> None:
             # Once the old screen is gone, nothing refers to the old session: collect it
@@ -103,32 +145,46 @@ class KioskApp(App[None], inherit_bindings=False):
 
         self.call_later(forget)
 
-    def _show(
-        self, position: Position, saved: SavedConsent | None = None
-    ) -> AwaitMount | AwaitComplete:
-        assert self.session is not None
-        screen: PatientStep
-        if position.step is Step.DONE:
-            assert saved is not None
-            screen = DoneScreen(self.session, position, saved)
-        else:
-            screen = SCREENS_BY_STEP[position.step](self.session, position)
-        if isinstance(self.screen, PatientStep):
+    def _switch_to(self, screen: KioskScreen) -> AwaitMount | AwaitComplete:
+        if isinstance(self.screen, KioskScreen):
             return self.switch_screen(screen)
         return self.push_screen(screen)
 
-    @on(PatientStep.Navigate)
-    def _navigate(self, message: PatientStep.Navigate) -> None:
+    def _show(self, position: Position, saved: SavedConsent | None = None) -> None:
+        """Show one step of the current patient's path."""
+        assert self.session is not None
+        if position.step == "welcome":
+            self._switch_to(WelcomeScreen(self.services.settings, ready=self.ready))
+            return
+        screen_class = _step_screens()[position.step]
+        if position.step == "done":
+            assert saved is not None
+            self._switch_to(screen_class(self.session, position, saved))  # type: ignore[call-arg]
+        else:
+            self._switch_to(screen_class(self.session, position))
+
+    @on(KioskScreen.Navigate)
+    def _navigate(self, message: KioskScreen.Navigate) -> None:
         current = self.screen
+        if isinstance(current, WelcomeScreen):
+            if not (message.forward and self.ready):
+                return
+            # The session starts when the patient presses Start (not when Welcome appeared),
+            # so its start time is theirs. Back to Welcome and Start again keeps answers.
+            if self.session is None:
+                self.session = self.services.new_session()
+            from kiosk.session import Position, Step
+
+            self._show(self.session.next_after(Position(Step.WELCOME)))
+            return
         if self.session is None or not isinstance(current, PatientStep):
             return
         here = current.position
         target = self.session.next_after(here) if message.forward else self.session.before(here)
-        if target != here and target.step is not Step.DONE:
+        if target != here and target.step != "done":
             self._show(target)
 
-    @on(SignScreen.Submitted)
-    def _sign(self, message: SignScreen.Submitted) -> None:
+    def on_sign_screen_submitted(self, message: SignScreen.Submitted) -> None:
         if self.session is not None:
             # Capture only the signature: a closure over the message would keep the
             # screen (its sender), and so the patient's answers, alive after the wipe.
@@ -145,32 +201,31 @@ class KioskApp(App[None], inherit_bindings=False):
         """Worker thread: store the record, then move on (or say it failed)."""
         session = self.session
         assert session is not None
+        saved: SavedConsent | None
         try:
             saved = self.services.save(session, signature)
-        except (SaveFailed, FieldErrors, ValueError, OSError):
+        except Exception:  # never show a traceback to a patient; the sign screen explains
             log.exception("could not save the consent record")
-            saved = None
-        except Exception:  # never show a traceback to a patient
-            log.exception("unexpected error while saving the consent record")
             saved = None
         if get_current_worker().is_cancelled:
             return
         self.call_from_thread(self._saved, session, saved)
 
     def _saved(self, session: ConsentSession, saved: SavedConsent | None) -> None:
-        screen = self.screen
         if session is not self.session:
             return
         if saved is None:
-            if isinstance(screen, SignScreen):
-                screen.save_failed()
+            save_failed = getattr(self.screen, "save_failed", None)
+            if save_failed is not None:
+                save_failed()
             return
-        if isinstance(screen, PatientStep):
-            self._show(Position(Step.DONE), saved)
+        from kiosk.session import Position, Step
 
-    @on(DoneScreen.Finished)
-    def _finished(self) -> None:
-        if isinstance(self.screen, DoneScreen):
+        self._show(Position(Step.DONE), saved)
+
+    def on_done_screen_finished(self) -> None:
+        screen = self.screen
+        if isinstance(screen, PatientStep) and screen.position.step == "done":
             self.start_over()
 
     # -- idle -------------------------------------------------------------------------
@@ -185,13 +240,16 @@ class KioskApp(App[None], inherit_bindings=False):
         return self._monotonic() - self._last_input
 
     def _check_idle(self) -> None:
+        """Mid-path only (never on Welcome or Done): ask, then wipe after the grace time."""
         screen = self.screen
         if self._asking or not isinstance(screen, PatientStep):
             return
-        if isinstance(screen, WelcomeScreen | DoneScreen):
+        if screen.position.step == "done":
             return
         if self.idle_seconds < self.services.settings.idle_timeout_seconds:
             return
+        from screens.finish import StillThereScreen
+
         self._asking = True
         log.info("patient idle for %.0f s: asking if they are still there", self.idle_seconds)
         self.push_screen(

@@ -99,14 +99,18 @@ def _services(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     services = _services(args)
-    services.open()  # a damaged store stops here, before any patient starts
     from kiosk.app import KioskApp
 
+    # The app shows Welcome at once, then loads the content and opens the store in a
+    # worker; a damaged store makes it exit with ``startup_error`` before any patient starts.
     app = KioskApp(services, dev_mode=bool(getattr(args, "dev", False)))
     try:
         app.run()
     finally:
         services.close()
+    if app.startup_error:
+        print(app.startup_error, file=sys.stderr)
+        return EXIT_PROBLEM
     return EXIT_OK if app.return_code in (None, 0) else EXIT_PROBLEM
 
 
@@ -208,39 +212,42 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return dispatch(args, parser)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        return report(exc)
+
+
+def report(exc: Exception) -> int:
+    """Print a sentence for ``exc`` (never a traceback) and return the exit code."""
+    # Imported here, not at the top, to keep them off the kiosk's start path.
     from consent_records.base import RecordNotFound, StoreCorrupt, StoreError
     from content.loader import ContentError
     from kiosk.services import SaveFailed
     from kiosk.settings import SettingsError
 
-    try:
-        return dispatch(args, parser)
-    except (SettingsError, ContentError, CommandError) as exc:
+    if isinstance(exc, SettingsError | ContentError | CommandError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except RecordNotFound as exc:
+    if isinstance(exc, RecordNotFound):
         print(f"No record found: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
-    except StoreCorrupt as exc:
+    if isinstance(exc, StoreCorrupt):
         print(f"The record store cannot be opened safely.\n{exc}", file=sys.stderr)
         return EXIT_PROBLEM
-    except (StoreError, SaveFailed) as exc:
+    if isinstance(exc, StoreError | SaveFailed):
         print(f"The record store reported a problem: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
-    except KeyboardInterrupt:
-        return 130
-    except OSError as exc:
+    if isinstance(exc, OSError):
         log.exception("command failed")
-        print(
-            f"Could not complete the command: {exc.strerror or exc}"
-            f"{f' ({exc.filename})' if exc.filename else ''}",
-            file=sys.stderr,
-        )
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"Could not complete the command: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_PROBLEM
-    except Exception as exc:  # last resort: a sentence, never a traceback
-        log.exception("unexpected error")
-        print(f"Something went wrong: {exc}. Details are in the kiosk log.", file=sys.stderr)
-        return EXIT_PROBLEM
+    log.exception("unexpected error")
+    print(f"Something went wrong: {exc}. Details are in the kiosk log.", file=sys.stderr)
+    return EXIT_PROBLEM
 
 
 if __name__ == "__main__":

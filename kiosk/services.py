@@ -16,22 +16,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from consent_records.base import ConsentStore, StoreError, StoreUnavailable
-from consent_records.model import (
-    ConsentRecord,
-    EventKind,
-    RecordEvent,
-    StoredRecord,
-    new_reference,
-    normalise_reference,
-)
-from content.loader import LoadedContent, cached_content
-from content.schema import ContentBundle
-from kiosk.session import ConsentSession, SignatureInput
 from kiosk.settings import Settings
 
 if TYPE_CHECKING:
+    from consent_records.base import ConsentStore
+    from consent_records.model import ConsentRecord, StoredRecord
     from consent_records.pdf import ClinicHeader
+    from content.loader import LoadedContent
+    from content.schema import ContentBundle
+    from kiosk.session import ConsentSession, SignatureInput
+
+# The record model, content schema and store are imported on first use (see prepare()),
+# so the Welcome screen can appear before they are loaded.
 
 log = logging.getLogger("kiosk")
 
@@ -80,10 +76,28 @@ class KioskServices:
     ) -> None:
         self.settings = settings
         self.data_dir = data_dir
-        self.content = content or cached_content(settings.language)
+        self._content = content
         self._clock = clock
         self._store = store
         self._archived = False
+
+    @property
+    def content(self) -> LoadedContent:
+        """The validated content for the kiosk's language (loaded on first use)."""
+        if self._content is None:
+            from content.loader import cached_content
+
+            self._content = cached_content(self.settings.language)
+        return self._content
+
+    def prepare(self) -> None:
+        """Load the content and open the store, archiving the content (kiosk start-up).
+
+        A damaged store or a read-only data directory stops the kiosk here, before any
+        patient starts. Raises ContentError, StoreCorrupt or StoreUnavailable.
+        """
+        _ = self.content
+        self._archive_content()
 
     def now(self) -> datetime:
         """The current time in the clinic's time zone."""
@@ -109,17 +123,14 @@ class KioskServices:
             self.store.archive_content(self.content.sha256, self.content.canonical_json)
             self._archived = True
 
-    def open(self) -> None:
-        """Open the store and archive the content now, so that a damaged store or a
-        read-only data directory stops the kiosk before any patient starts."""
-        self._archive_content()
-
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
 
     def new_session(self) -> ConsentSession:
+        from kiosk.session import ConsentSession
+
         return ConsentSession(settings=self.settings, content=self.content, clock=self.now)
 
     # -- saving -----------------------------------------------------------------------
@@ -131,6 +142,9 @@ class KioskServices:
             FieldErrors: the signature is not acceptable (shown next to the field).
             SaveFailed: storage failed; the message is for the log, not the patient.
         """
+        from consent_records.base import StoreError, StoreUnavailable
+        from consent_records.model import ConsentRecord, new_reference
+
         record = session.build_record(signature)
         store = self.store
         try:
@@ -162,10 +176,15 @@ class KioskServices:
 
     def find(self, reference: str) -> StoredRecord:
         """A stored record by its reference code. Raises RecordNotFound."""
+        from consent_records.model import normalise_reference
+
         return self.store.find_reference(normalise_reference(reference))
 
     def content_for(self, record: ConsentRecord) -> ContentBundle:
         """The exact content the patient saw, from the archive when it has changed since."""
+        from consent_records.base import StoreError
+        from content.schema import ContentBundle
+
         if record.content.sha256 == self.content.sha256:
             return self.content.bundle
         archived = self.store.archived_content(record.content.sha256)
@@ -193,6 +212,8 @@ class KioskServices:
 
     def export_pdf(self, reference: str, out: Path, *, actor: str = "cli") -> Path:
         """Write one record's PDF atomically to ``out`` and log the export as an event."""
+        from consent_records.model import EventKind, RecordEvent
+
         stored = self.find(reference)
         data = self.render_pdf(stored)
         write_file_atomically(out, data)
@@ -206,6 +227,23 @@ class KioskServices:
             )
         )
         return out
+
+
+def describe_startup_error(exc: BaseException) -> str:
+    """A message for the person starting the kiosk (staff), naming what to do."""
+    from consent_records.base import StoreCorrupt, StoreError
+    from content.loader import ContentError
+
+    if isinstance(exc, StoreCorrupt):
+        return f"The record store cannot be opened safely.\n{exc}"
+    if isinstance(exc, StoreError):
+        return f"The record store cannot be used: {exc}"
+    if isinstance(exc, ContentError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"The kiosk cannot start: {exc.strerror or exc}{where}"
+    return f"The kiosk cannot start: {exc}. Details are in the kiosk log."
 
 
 def write_file_atomically(path: Path, data: bytes) -> None:

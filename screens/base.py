@@ -1,8 +1,13 @@
-"""The frame every step of the patient path shares: header, progress, Back and Continue."""
+"""The frame every kiosk screen shares: header, message line, Back and Continue.
+
+This module is on the kiosk's start path (the Welcome screen uses it), so it imports
+nothing heavy: the consent session is only a type here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,15 +17,18 @@ from textual.screen import Screen
 from textual.widgets import Button, Label, Static
 
 from kiosk.i18n import _
-from kiosk.session import ConsentSession, Position
+
+if TYPE_CHECKING:
+    from kiosk.session import ConsentSession, Position
+    from kiosk.settings import Settings
 
 
-class PatientStep(Screen[None]):
-    """Base of the patient path's screens.
+class KioskScreen(Screen[None]):
+    """Header with the clinic's name, a body, a message line, and the Back/Continue bar.
 
     Subclasses implement :meth:`compose_body` and may override :meth:`can_continue`
-    (Continue stays disabled while it is False) and :meth:`commit` (validate and store
-    the answers; return False to stay on the screen).
+    (Continue stays disabled while it is False) and :meth:`commit` (validate and keep the
+    answers; return False to stay on the screen).
     """
 
     show_back = True
@@ -32,19 +40,18 @@ class PatientStep(Screen[None]):
 
         forward: bool
 
-    def __init__(self, session: ConsentSession, position: Position) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__()
-        self.session = session
-        self.position = position
+        self.settings = settings
+
+    def progress_text(self) -> str:
+        return ""
 
     def compose(self) -> ComposeResult:
-        number, total = self.session.progress(self.position)
         with Horizontal(id="topbar"):
-            yield Label(self.session.settings.clinic.name, id="clinic-name", markup=False)
-            if number:
-                yield Label(
-                    _("Step {number} of {total}").format(number=number, total=total), id="progress"
-                )
+            yield Label(self.settings.clinic.name, id="clinic-name", markup=False)
+            if progress := self.progress_text():
+                yield Label(progress, id="progress")
         with Vertical(id="page"):
             yield from self.compose_body()
         yield Static("", id="message", markup=False)
@@ -92,3 +99,16 @@ class PatientStep(Screen[None]):
 
     def keep_answers(self) -> None:
         """Save what is on screen without validating, so Back loses nothing."""
+
+
+class PatientStep(KioskScreen):
+    """A step of one patient's path, working on their :class:`ConsentSession`."""
+
+    def __init__(self, session: ConsentSession, position: Position) -> None:
+        super().__init__(session.settings)
+        self.session = session
+        self.position = position
+
+    def progress_text(self) -> str:
+        number, total = self.session.progress(self.position)
+        return _("Step {number} of {total}").format(number=number, total=total) if number else ""

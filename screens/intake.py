@@ -1,52 +1,15 @@
-"""Welcome, About you, and the substitute decision-maker step."""
+"""About you, and the substitute decision-maker step."""
 
 from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from kiosk.i18n import _
 from kiosk.session import FieldErrors, parse_about, parse_substitute
 from screens.base import PatientStep
-
-
-class WelcomeScreen(PatientStep):
-    """The first thing a patient sees."""
-
-    show_back = False
-    continue_label = "Start"
-
-    def compose_body(self) -> ComposeResult:
-        settings = self.session.settings
-        with Vertical(id="welcome"):
-            yield Static(
-                _("Welcome to {clinic}").format(clinic=settings.clinic.name),
-                id="welcome-title",
-                classes="title",
-                markup=False,
-            )
-            yield Static(_("Before your IMS (dry needling) treatment"), classes="subtitle")
-            yield Static(
-                _(
-                    "This will take about 10 minutes. You will:\n\n"
-                    "  1. Learn what IMS is, how it feels, and what can go wrong.\n"
-                    "  2. Answer a few short questions to check the key points.\n"
-                    "  3. Answer some health questions.\n"
-                    "  4. Tell us your choice and sign.\n\n"
-                    "Your physiotherapist will talk with you about all of this before any "
-                    "needling. You can go back at any time, and you can always say no."
-                ),
-                id="welcome-text",
-            )
-            yield Static(
-                _("Press Enter or touch Start to begin."), id="welcome-hint", classes="hint"
-            )
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#continue").focus()
 
 
 class FormStep(PatientStep):

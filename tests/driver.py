@@ -8,8 +8,9 @@ from textual.widgets import Button, Checkbox, Input
 from kiosk.app import KioskApp
 from screens.answers import DecisionScreen, ScreeningScreen
 from screens.finish import DoneScreen, SignScreen
-from screens.intake import AboutScreen, SubstituteScreen, WelcomeScreen
+from screens.intake import AboutScreen, SubstituteScreen
 from screens.learning import EducationScreen, QuizScreen
+from screens.welcome import WelcomeScreen
 
 
 def screen_name(pilot: Pilot[None]) -> str:
@@ -38,8 +39,16 @@ async def fill(pilot: Pilot[None], selector: str, text: str) -> None:
     await type_text(pilot, text)
 
 
-async def start(pilot: Pilot[None]) -> None:
+async def ready(pilot: Pilot[None]) -> None:
+    """Wait until the kiosk has loaded its content and opened the store."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
     assert isinstance(pilot.app.screen, WelcomeScreen)
+    assert not pilot.app.screen.query_one("#continue", Button).disabled
+
+
+async def start(pilot: Pilot[None]) -> None:
+    await ready(pilot)
     await pilot.press("enter")
     await pilot.pause()
     assert isinstance(pilot.app.screen, AboutScreen)

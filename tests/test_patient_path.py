@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import io
+import threading
 import weakref
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from pypdf import PdfReader
@@ -22,6 +24,7 @@ from consent_records.model import (
 from kiosk.app import KioskApp
 from kiosk.services import KioskServices
 from tests import driver
+from tests.conftest import FIXED_NOW
 from tests.driver import (
     AboutScreen,
     DoneScreen,
@@ -34,6 +37,16 @@ from tests.driver import (
 
 SIZE = (100, 30)
 Services = Callable[..., KioskServices]
+
+
+async def gone(pilot, ref: weakref.ref[object], seconds: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+    """Whether nothing refers to ``ref``'s object once the old screen has been removed."""
+    for _ in range(int(seconds / 0.1)):
+        gc.collect()
+        if ref() is None:
+            return True
+        await pilot.pause(0.1)
+    return False
 
 
 def only_record(services: KioskServices) -> StoredRecord:
@@ -309,9 +322,8 @@ async def test_done_returns_to_welcome_and_forgets_the_patient(make_services: Se
         old_session = weakref.ref(app.session)
         await pilot.pause(1.6)
         assert isinstance(app.screen, WelcomeScreen)
-        gc.collect()
-        assert old_session() is None, "the finished patient's answers are still in memory"
-        assert app.session is not None and app.session.about is None
+        assert await gone(pilot, old_session), "the finished patient's answers are still in memory"
+        assert app.session is None, "no session exists until the next patient presses Start"
         # Nothing of the patient is on screen.
         await pilot.press("enter")
         await pilot.pause()
@@ -352,8 +364,7 @@ async def test_idle_patient_is_asked_then_wiped(make_services: Services) -> None
         assert "Are you still there?" in str(app.screen.query_one(".title").render())
         await pilot.pause(1.5)
         assert isinstance(app.screen, WelcomeScreen)
-        gc.collect()
-        assert old_session() is None, "the idle patient's answers are still in memory"
+        assert await gone(pilot, old_session), "the idle patient's answers are still in memory"
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen.query_one("#full-name", Input).value == ""
@@ -430,6 +441,7 @@ async def test_whole_path_with_the_keyboard_alone(make_services: Services) -> No
     services = make_services()
     app = KioskApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
+        await driver.ready(pilot)
         await pilot.press("enter")
         await driver.type_text(pilot, "Siobhán Haddad")
         for field, text in (("#dob-year", "1969"), ("#dob-month", "7"), ("#dob-day", "4")):
@@ -486,3 +498,46 @@ async def test_whole_path_with_the_keyboard_alone(make_services: Services) -> No
     assert record.signature.method is SignatureMethod.TYPED
     assert record.flags == []
     assert all(answer.first_correct for answer in record.quiz)
+
+
+async def test_the_session_starts_when_the_patient_presses_start(make_services: Services) -> None:
+    """Welcome may sit on screen for hours; the record's start time is the patient's."""
+    now = [FIXED_NOW]
+    services = make_services(clock=lambda: now[0])
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.ready(pilot)
+        assert app.session is None
+        now[0] = FIXED_NOW + timedelta(hours=3)
+        await walk_to_decision(pilot, name="Nadia Paré")
+        await driver.decide(pilot, "decline", confirm_all=False)
+        now[0] = FIXED_NOW + timedelta(hours=3, minutes=9)
+        await driver.sign(pilot, "Nadia Paré", drawn=False)
+    record = only_record(services).record
+    assert record.started_at == FIXED_NOW + timedelta(hours=3)
+    assert record.completed_at == FIXED_NOW + timedelta(hours=3, minutes=9)
+
+
+async def test_start_waits_until_the_kiosk_is_ready(
+    make_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = make_services()
+    gate = threading.Event()
+    real_prepare = services.prepare
+
+    def slow_prepare() -> None:
+        gate.wait(10)
+        real_prepare()
+
+    monkeypatch.setattr(services, "prepare", slow_prepare)
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        start = app.screen.query_one("#continue", Button)
+        assert start.disabled and "One moment" in str(start.label)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WelcomeScreen) and app.session is None
+        gate.set()
+        await driver.start(pilot)
+        assert isinstance(app.screen, AboutScreen)

@@ -93,7 +93,7 @@ async def still_there(pilot: Pilot[None]) -> None:
 
 
 SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
-    "welcome": lambda pilot: pilot.pause(),
+    "welcome": driver.ready,
     "about": to_about,
     "about_errors": about_with_errors,
     "education": first_section,

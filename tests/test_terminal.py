@@ -108,12 +108,13 @@ class Terminal:
         """The pane with its scrollback, blank lines dropped, for a failure message."""
         return "\n".join(line for line in self.everything().splitlines() if line.strip())
 
-    def wait_for(self, *texts: str, timeout: float = TIMEOUT) -> str:
-        """Poll the pane until every text is on screen; fail early if the kiosk ends."""
+    def wait_for(self, *texts: str, absent: str = "", timeout: float = TIMEOUT) -> str:
+        """Poll the pane until every text is on screen (and ``absent`` is not); fail
+        early if the kiosk ends."""
         deadline = time.monotonic() + timeout
         while True:
             screen, dead, code = self.state()
-            if all(text in screen for text in texts):
+            if all(text in screen for text in texts) and not (absent and absent in screen):
                 return screen
             missing = [text for text in texts if text not in screen]
             if dead:
@@ -187,7 +188,8 @@ def test_welcome_then_about_you_fit_the_terminal(
     terminal: Terminal, width: int, height: int
 ) -> None:
     terminal.start(width, height)
-    welcome = terminal.wait_for(*WELCOME_LINES)
+    # Start reads "One moment…" until the content is loaded and the store is open.
+    welcome = terminal.wait_for(*WELCOME_LINES, absent="One moment")
     assert CLINIC in welcome.splitlines()[0], "the top bar names the clinic"
 
     terminal.keys("Enter")
@@ -218,7 +220,7 @@ def test_welcome_then_about_you_fit_the_terminal(
 
 def test_a_patient_cannot_quit_suspend_or_open_a_palette(terminal: Terminal) -> None:
     terminal.start(100, 30)  # no --dev: the kiosk as a patient meets it
-    terminal.wait_for(f"Welcome to {CLINIC}", "Start")
+    terminal.wait_for(f"Welcome to {CLINIC}", "Start", absent="One moment")
     terminal.keys("Enter")
     terminal.wait_for("About you")
     terminal.type("Renée")
@@ -241,7 +243,7 @@ def test_a_patient_cannot_quit_suspend_or_open_a_palette(terminal: Terminal) -> 
 
 def test_developer_mode_ctrl_q_quits_cleanly(terminal: Terminal) -> None:
     terminal.start(100, 30, "--dev")
-    terminal.wait_for(f"Welcome to {CLINIC}", "Start")
+    terminal.wait_for(f"Welcome to {CLINIC}", "Start", absent="One moment")
     terminal.keys("C-q")
     _screen, status = terminal.wait_until_ended()
     shown = "\n".join([*terminal.screens, terminal.everything()])

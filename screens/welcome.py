@@ -1,0 +1,78 @@
+"""The Welcome screen: shown at start-up and between patients.
+
+It needs only the settings, so it can be on screen before the content is loaded and the
+record store is opened (which can take a second in a clinic with years of records).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Button, Static
+
+from kiosk.i18n import _
+from screens.base import KioskScreen
+
+
+class WelcomeScreen(KioskScreen):
+    """The first thing a patient sees. Start waits until the kiosk is ready."""
+
+    show_back = False
+    continue_label = "Start"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "start", "Start", show=False),
+    ]
+    """Enter starts even when the button does not have focus (it has none while disabled)."""
+
+    def __init__(self, settings, *, ready: bool) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(settings)
+        self.ready = ready
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="welcome"):
+            yield Static(
+                _("Welcome to {clinic}").format(clinic=self.settings.clinic.name),
+                id="welcome-title",
+                classes="title",
+                markup=False,
+            )
+            yield Static(_("Before your IMS (dry needling) treatment"), classes="subtitle")
+            yield Static(
+                _(
+                    "This will take about 10 minutes. You will:\n\n"
+                    "  1. Learn what IMS is, how it feels, and what can go wrong.\n"
+                    "  2. Answer a few short questions to check the key points.\n"
+                    "  3. Answer some health questions.\n"
+                    "  4. Tell us your choice and sign.\n\n"
+                    "Your physiotherapist will talk with you about all of this before any "
+                    "needling. You can go back at any time, and you can always say no."
+                ),
+                id="welcome-text",
+            )
+            yield Static(
+                _("Press Enter or touch Start to begin."), id="welcome-hint", classes="hint"
+            )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_ready(self.ready)
+
+    def set_ready(self, ready: bool) -> None:
+        """Enable Start once the content and the record store are ready."""
+        self.ready = ready
+        start = self.query_one("#continue", Button)
+        start.label = _("Start") if ready else _("One moment…")
+        self.refresh_continue()
+        if ready:
+            start.focus()  # a disabled button cannot hold focus, so give it now
+
+    def can_continue(self) -> bool:
+        return self.ready
+
+    def action_start(self) -> None:
+        if self.can_continue():
+            self.post_message(self.Navigate(forward=True))
