@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import AwaitMount
 from textual.worker import get_current_worker
 
-from kiosk.i18n import set_language
+from kiosk.i18n import _, set_language
 from screens.base import KioskScreen, PatientStep
 from screens.welcome import WelcomeScreen
 
@@ -83,6 +83,10 @@ class KioskApp(App[None], inherit_bindings=False):
         self._last_input = monotonic()
         self._asking = False
         self.session: ConsentSession | None = None
+        self.ready = False
+        """True once the content is loaded and the record store is open."""
+        self.exit_message: str | None = None
+        """Why the kiosk stopped, for the person at the terminal (printed after exit)."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "developer_quit":
@@ -95,8 +99,6 @@ class KioskApp(App[None], inherit_bindings=False):
     # -- start-up ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.ready = False
-        self.startup_error: str | None = None
         self.start_over()
         self.set_interval(1.0, self._check_idle, name="idle-check")
         # Welcome is on screen from the settings alone; load the content, open the record
@@ -127,8 +129,21 @@ class KioskApp(App[None], inherit_bindings=False):
 
     def _cannot_start(self, message: str) -> None:
         """Fail closed: no patient may start on a store that cannot be trusted."""
-        self.startup_error = message
+        self.exit_message = message
         self.exit(return_code=1)
+
+    def _fatal_error(self) -> None:
+        """An unexpected error: log it and stop with a sentence, never a traceback.
+
+        Textual's default prints a traceback *with local variables* to the terminal, which
+        here would put a patient's answers on the front-desk screen.
+        """
+        log.error("the kiosk stopped after an unexpected error", exc_info=self._exception)
+        self.exit_message = _(
+            "The kiosk stopped after an unexpected problem. The details are in the kiosk "
+            "log; start it again to continue."
+        )
+        self._close_messages_no_wait()
 
     # -- path -------------------------------------------------------------------------
 

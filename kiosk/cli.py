@@ -102,14 +102,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kiosk.app import KioskApp
 
     # The app shows Welcome at once, then loads the content and opens the store in a
-    # worker; a damaged store makes it exit with ``startup_error`` before any patient starts.
+    # worker; a damaged store makes it exit with ``exit_message`` before any patient starts.
     app = KioskApp(services, dev_mode=bool(getattr(args, "dev", False)))
     try:
         app.run()
     finally:
         services.close()
-    if app.startup_error:
-        print(app.startup_error, file=sys.stderr)
+    if app.exit_message:
+        print(app.exit_message, file=sys.stderr)
         return EXIT_PROBLEM
     return EXIT_OK if app.return_code in (None, 0) else EXIT_PROBLEM
 

@@ -541,3 +541,25 @@ async def test_start_waits_until_the_kiosk_is_ready(
         gate.set()
         await driver.start(pilot)
         assert isinstance(app.screen, AboutScreen)
+
+
+async def test_an_unexpected_error_never_shows_a_traceback(
+    make_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual would print a traceback with local variables (patient data) on screen."""
+    from screens.intake import AboutScreen as About
+
+    def broken(self: About) -> bool:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(About, "commit", broken)
+    app = KioskApp(make_services())
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        async with app.run_test(size=SIZE) as pilot:
+            await driver.start(pilot)
+            await driver.fill(pilot, "#full-name", "Ngozi Okafor")
+            await pilot.click("#continue")
+            await pilot.pause()
+    assert app.exit_message is not None and "unexpected problem" in app.exit_message
+    assert "Ngozi" not in app.exit_message
+    assert app._exit_renderables == [], "nothing but our sentence may be printed on exit"
