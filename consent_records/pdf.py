@@ -177,6 +177,18 @@ def _fit(text: str, font: str, size: float, smallest: float, room: float) -> tup
     return text.rstrip() + "…", size
 
 
+def _wrapped(text: str, width: float, *, font: str, size: float) -> str:
+    """``text`` broken into lines that fit ``width`` points, joined by newlines.
+
+    For plain-string table cells: reportlab draws them line by line with ``drawString`` and
+    never parses them, and they cost far less than a ``Paragraph`` (no markup parse, no
+    repeated wrapping). A single word longer than ``width`` keeps its own line.
+    """
+    from reportlab.lib.utils import simpleSplit
+
+    return "\n".join(simpleSplit(text, font, size, width))
+
+
 @dataclass(frozen=True, slots=True)
 class _Footer:
     patient: str
@@ -235,7 +247,7 @@ _ACCENT = "#1f4e79"
 
 _PAGE_MARGIN_X = 48.0
 _PAGE_MARGIN_TOP = 40.0
-_PAGE_MARGIN_BOTTOM = 56.0
+_PAGE_MARGIN_BOTTOM = 50.0
 _FOOTER_Y = 28.0
 
 
@@ -297,19 +309,25 @@ def _styles() -> dict[str, Any]:
             fontName=_FONT_BOLD,
             fontSize=11.5,
             leading=14,
-            spaceBefore=9,
+            spaceBefore=8,
             spaceAfter=4,
             keepWithNext=1,
             textColor=colors.HexColor(_ACCENT),
         ),
         "h3": ParagraphStyle(
-            "h3", parent=base, fontName=_FONT_BOLD, fontSize=9.6, leading=12, spaceBefore=6
+            "h3",
+            parent=base,
+            fontName=_FONT_BOLD,
+            fontSize=9.6,
+            leading=12,
+            spaceBefore=5,
+            keepWithNext=1,
         ),
         "bullet": ParagraphStyle(
-            "bullet", parent=base, fontSize=8.8, leading=11.4, leftIndent=13, bulletIndent=3
+            "bullet", parent=base, fontSize=8.8, leading=11, leftIndent=13, bulletIndent=3
         ),
         "bullet2": ParagraphStyle(
-            "bullet2", parent=base, fontSize=8.6, leading=11, leftIndent=25, bulletIndent=15
+            "bullet2", parent=base, fontSize=8.6, leading=11, leftIndent=10, bulletIndent=0
         ),
         "tier": ParagraphStyle(
             "tier",
@@ -319,6 +337,8 @@ def _styles() -> dict[str, Any]:
             leading=11.4,
             leftIndent=13,
             spaceBefore=3,
+            spaceAfter=1,
+            keepWithNext=1,
         ),
         "flag": ParagraphStyle(
             "flag", parent=base, fontSize=8.2, leading=10.5, textColor=colors.HexColor(_FLAG_INK)
@@ -438,6 +458,68 @@ def _table(
     return table
 
 
+def _bullets(texts: Sequence[str], frame_width: float, bullet: str = "•") -> Any:
+    """A bulleted list of plain text (never parsed as markup): one table row per item, the
+    text pre-wrapped. Much cheaper than one ``Paragraph`` per item; splits between items."""
+    indent = 13.0
+    size = 8.8
+    rows = [[bullet, _wrapped(text, frame_width - indent, font=_FONT, size=size)] for text in texts]
+    return _table(
+        rows,
+        [indent, frame_width - indent],
+        grid=False,
+        extra=[
+            ("FONTSIZE", (0, 0), (-1, -1), size),
+            ("LEADING", (0, 0), (-1, -1), 11),
+            ("LEFTPADDING", (0, 0), (0, -1), 3),
+            ("LEFTPADDING", (1, 0), (1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 0),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+        ],
+    )
+
+
+def _complications(tier: Any, frame_width: float) -> list[Any]:
+    """One risk tier: its title kept with every complication and its frequency, in two
+    columns read down the left one, then the right one, split where they come out about
+    the same height."""
+    from reportlab.lib.utils import simpleSplit
+    from reportlab.platypus import Paragraph
+
+    st = _styles()
+    indent = 13.0
+    column = (frame_width - indent) / 2
+    room = column - 8 - st["bullet2"].leftIndent
+    cells = []
+    lines = []
+    for item in tier.complications:
+        text = f"<b>{_esc(item.name)}</b>"
+        plain = item.name
+        if item.frequency:
+            text += f" ({_esc(item.frequency)})"
+            plain += f" ({item.frequency})"
+        cells.append(Paragraph(text, st["bullet2"], bulletText="–"))
+        # An estimate (regular weight) is enough to balance the columns.
+        lines.append(len(simpleSplit(plain, _FONT, st["bullet2"].fontSize, room)))
+    middle = (len(cells) + 1) // 2
+    half = min(
+        range(1, len(cells) + 1),
+        key=lambda k: (max(sum(lines[:k]), sum(lines[k:])), abs(k - middle)),
+    )
+    columns = _table(
+        [[cells[:half], cells[half:]]],
+        [indent + column, column],
+        grid=False,
+        extra=[
+            ("LEFTPADDING", (0, 0), (0, 0), indent),
+            ("TOPPADDING", (0, 0), (-1, -1), 0),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+        ],
+    )
+    return [Paragraph(f"{_esc(tier.title)} complications", st["tier"]), columns]
+
+
 def _signature_drawing(record: ConsentRecord, width: float, height: float) -> Any:
     """The drawn signature as vector polylines, scaled to fit a box, or the typed wording."""
     from reportlab.graphics.shapes import Circle, Drawing, PolyLine, Rect, String
@@ -516,16 +598,15 @@ def qr_payload(stored: StoredRecord) -> str:
     return f"ims-consent:ref={record.reference};id={record.id};sha256={stored.entry.sha256}"
 
 
-def _qr_drawing(value: str, size: float) -> Any:
-    """A QR code (error correction M) as one filled vector path.
+def _qr_runs(value: str, size: float) -> list[tuple[float, float, float, float]]:
+    """The dark modules of a QR code (error correction M) for ``value``, as one rectangle
+    ``(x, y, width, height)`` per horizontal run, in a ``size`` square with a 2-module border.
 
     Built with reportlab's encoder (the one ``QrCodeWidget`` uses) but with a fixed mask:
     the widget tries all 8 masks and draws one validated shape per run of dark modules,
     which together took a third of the render time. Any mask gives a valid code.
     """
     from reportlab.graphics.barcode import qrencoder
-    from reportlab.graphics.shapes import Drawing, Path
-    from reportlab.lib import colors
 
     qr = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
     qr.addData(value)
@@ -534,29 +615,41 @@ def _qr_drawing(value: str, size: float) -> Any:
     count = qr.getModuleCount()
     border = 2
     box = size / (count + 2 * border)
-    path = Path(fillColor=colors.black, strokeColor=None, strokeWidth=0)
+    runs: list[tuple[float, float, float, float]] = []
     for row_index, row in enumerate(qr.modules):
-        top = size - (row_index + border) * box
-        bottom = round(top - box, 3)
-        top = round(top, 3)
+        bottom = size - (row_index + border + 1) * box
         col = 0
         while col < count:
             if row[col]:
                 start = col
                 while col < count and row[col]:
                     col += 1
-                left = round((start + border) * box, 3)
-                right = round((col + border) * box, 3)
-                path.moveTo(left, bottom)
-                path.lineTo(right, bottom)
-                path.lineTo(right, top)
-                path.lineTo(left, top)
-                path.closePath()
+                runs.append(((start + border) * box, bottom, (col - start) * box, box))
             else:
                 col += 1
-    drawing = Drawing(size, size)
-    drawing.add(path)
-    return drawing
+    return runs
+
+
+def _qr_flowable(value: str, size: float) -> Any:
+    """The QR code as a flowable drawn straight on the canvas as one filled vector path
+    (cheaper than a graphics ``Drawing``, which validates and renders each shape)."""
+    from reportlab.platypus import Flowable
+
+    runs = _qr_runs(value, size)
+
+    class _QR(Flowable):  # type: ignore[misc]
+        def wrap(self, *_: Any) -> tuple[float, float]:
+            return size, size
+
+        def draw(self) -> None:
+            canvas = self.canv
+            path = canvas.beginPath()
+            for x, y, w, h in runs:
+                path.rect(x, y, w, h)
+            canvas.setFillColorRGB(0, 0, 0)
+            canvas.drawPath(path, stroke=0, fill=1)
+
+    return _QR()
 
 
 # --------------------------------------------------------------------------------------------
@@ -757,6 +850,8 @@ def render_consent_pdf(
 
     # --- Screening -------------------------------------------------------------------------
     story.append(heading("Health screening"))
+    answer_width = 70.0
+    question_room = frame_width - answer_width - 8  # less the cell padding
     rows: list[list[Any]] = [["Question", "Answer"]]
     extra: list[tuple[Any, ...]] = []
     reasons = {flag.question_id: flag.reason for flag in record.flags}
@@ -784,14 +879,15 @@ def render_consent_pdf(
             extra.append(("BACKGROUND", (0, index), (-1, index), flag_fill))
             extra.append(("LINEBEFORE", (0, index), (0, index), 2.5, flag_ink))
         else:
-            rows.append([para(_esc(prompt), "cell"), wording])
+            rows.append([_wrapped(prompt, question_room, font=_FONT, size=8.6), wording])
     if not record.screening:
         rows.append([para("No screening answers recorded.", "cell"), ""])
-    extra += [("TOPPADDING", (0, 1), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 1), (-1, -1), 2.5)]
-    story.append(_table(rows, [frame_width - 70, 70], header=True, extra=extra))
+    extra += [("TOPPADDING", (0, 1), (-1, -1), 1), ("BOTTOMPADDING", (0, 1), (-1, -1), 2)]
+    story.append(_table(rows, [frame_width - answer_width, answer_width], header=True, extra=extra))
 
     # --- Understanding check ---------------------------------------------------------------
     story.append(heading("Understanding check"))
+    quiz_widths = [frame_width - 172 - 58 - 38, 172, 58, 38]
     rows = [
         [
             "Topic and question",
@@ -817,25 +913,23 @@ def render_consent_pdf(
             topic = quiz_answer.question_id
             prompt = "(not in this content version)"
             first, right_text = quiz_answer.first_attempt, None
-        tries = len(quiz_answer.attempts)
-        question_cell = para(f"<b>{_esc(topic)}</b><br/>{_esc(prompt)}", "cell")
+        tries = str(len(quiz_answer.attempts))
+        question_cell = para(f"<b>{_esc(topic)}:</b> {_esc(prompt)}", "cell")
+        first_cell: Any = _wrapped(first, quiz_widths[1] - 8, font=_FONT, size=8.6)
         if quiz_answer.first_correct:
-            rows.append([question_cell, para(_esc(first), "cell"), "Right", str(tries)])
+            rows.append([question_cell, first_cell, "Right", tries])
         else:
-            result = "<b>Missed</b>"
             if right_text:
-                result += f"<br/><font size=7.6>Right answer: {_esc(right_text)}</font>"
-            rows.append(
-                [
-                    question_cell,
+                first_cell = [
                     para(_esc(first), "cell"),
-                    para(result, "flag"),
-                    para(f"<b>{tries}</b>", "cell"),
+                    para(f"Right answer: {_esc(right_text)}", "flag"),
                 ]
-            )
+            rows.append([question_cell, first_cell, "Missed", tries])
+            extra.append(("FONTNAME", (2, index), (3, index), _FONT_BOLD))
+            extra.append(("TEXTCOLOR", (2, index), (2, index), flag_ink))
             extra.append(("BACKGROUND", (0, index), (-1, index), flag_fill))
             extra.append(("LINEBEFORE", (0, index), (0, index), 2.5, flag_ink))
-    story.append(_table(rows, [frame_width - 290, 140, 110, 40], header=True, extra=extra))
+    story.append(_table(rows, quiz_widths, header=True, extra=extra))
     if missed:
         story.append(
             para("Go over the highlighted questions with the patient before treatment.", "small")
@@ -869,40 +963,32 @@ def render_consent_pdf(
                 "h3",
             )
         ]
-        block += [
-            Paragraph(_esc(point.text), st["bullet"], bulletText="•")
-            for point in section.key_points
-        ]
-        story.append(KeepTogether(block))
+        block.append(_bullets([point.text for point in section.key_points], frame_width))
+        story += block
         for tier in section.risk_tiers:
-            items = [para(f"{_esc(tier.title)} complications", "tier")]
-            for item in tier.complications:
-                text = f"<b>{_esc(item.name)}</b>"
-                if item.frequency:
-                    text += f" ({_esc(item.frequency)})"
-                items.append(Paragraph(text, st["bullet2"], bulletText="–"))
-            story.append(KeepTogether(items))
+            story += _complications(tier, frame_width)
 
     # --- Statements ------------------------------------------------------------------------
     story.append(heading("Statements the patient confirmed"))
     confirmed = set(record.statements_confirmed)
+    confirmed_texts = []
     for statement_id in record.statements_confirmed:
         try:
-            text = content.statement(statement_id).text
+            confirmed_texts.append(content.statement(statement_id).text)
         except KeyError:
-            text = f"(statement {statement_id} is not in this content version)"
-        story.append(Paragraph(_esc(text), st["bullet"], bulletText="•"))
-    if not record.statements_confirmed:
+            confirmed_texts.append(f"(statement {statement_id} is not in this content version)")
+    if confirmed_texts:
+        story.append(_bullets(confirmed_texts, frame_width))
+    else:
         story.append(para("No statements were confirmed.", "base"))
     unconfirmed = [s for s in content.statements if s.id not in confirmed]
     if unconfirmed:
         story.append(para("<b>Not confirmed:</b>", "flag"))
-        for statement in unconfirmed:
-            story.append(Paragraph(_esc(statement.text), st["bullet"], bulletText="–"))
+        story.append(_bullets([s.text for s in unconfirmed], frame_width, bullet="–"))
 
     # --- Signature -------------------------------------------------------------------------
     signature = record.signature
-    box_w, box_h = 300.0, 104.0
+    box_w, box_h = 260.0, 84.0
     if signature.signer == "substitute" and substitute:
         signer = (
             f"<b>{_esc(substitute.full_name)}</b>, substitute decision-maker "
@@ -915,16 +1001,23 @@ def render_consent_pdf(
         if signature.method is SignatureMethod.DRAWN
         else "Signed by typing full name (keyboard signature)"
     )
-    sig_info = [
-        para("Signed by", "label"),
-        para(signer, "cell"),
-        para("Typed name", "label"),
-        para(_esc(signature.typed_name), "sig_typed"),
-        para("Signed at", "label"),
-        para(_esc(_when(signature.signed_at)), "cell"),
-        para("Method", "label"),
-        para(_esc(method), "cell"),
-    ]
+    info_width = frame_width - box_w - 12
+    sig_info = _table(
+        [
+            ["Signed by", para(signer, "cell")],
+            ["Typed name", para(_esc(signature.typed_name), "sig_typed")],
+            ["Signed at", _when(signature.signed_at)],
+            ["Method", _wrapped(method, info_width - 58, font=_FONT, size=8.6)],
+        ],
+        [58, info_width - 58],
+        grid=False,
+        labels=True,
+        extra=[
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 1),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ],
+    )
     story.append(
         KeepTogether(
             [
@@ -961,7 +1054,7 @@ def render_consent_pdf(
                     para(note, "cell"),
                 ]
             )
-        story.append(_table(rows, [126, 128, 104, frame_width - 358], header=True))
+        story.append(_table(rows, [168, 122, 104, frame_width - 394], header=True))
     else:
         story.append(para("None at the time of this export.", "base"))
 
@@ -984,7 +1077,7 @@ def render_consent_pdf(
             "",
         ],
     ]
-    qr_size = 84.0
+    qr_size = 76.0
     story.append(
         KeepTogether(
             [
@@ -1005,7 +1098,7 @@ def render_consent_pdf(
                                     ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
                                 ],
                             ),
-                            _qr_drawing(qr_value, qr_size),
+                            _qr_flowable(qr_value, qr_size),
                         ]
                     ],
                     [frame_width - qr_size - 8, qr_size + 8],
