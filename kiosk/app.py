@@ -125,7 +125,7 @@ class KioskApp(App[None], inherit_bindings=False):
     def _became_ready(self) -> None:
         self.ready = True
         if isinstance(self.screen, WelcomeScreen):
-            self.screen.set_ready(True)
+            self.screen.set_ready()
 
     def _cannot_start(self, message: str) -> None:
         """Fail closed: no patient may start on a store that cannot be trusted."""

@@ -59,12 +59,21 @@ class KioskScreen(Screen[None]):
             if self.show_back:
                 yield Button(_("Back"), id="back", classes="nav-button")
             yield Static(id="nav-spacer")
+            # Built in its final state, so the first frame never shows a Continue that
+            # does not work yet.
             yield Button(
-                _(self.continue_label), id="continue", variant="primary", classes="nav-button"
+                self.continue_text(),
+                id="continue",
+                variant="primary",
+                classes="nav-button",
+                disabled=not self.can_continue(),
             )
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def continue_text(self) -> str:
+        return _(self.continue_label)
 
     def on_mount(self) -> None:
         self.refresh_continue()

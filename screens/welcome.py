@@ -31,6 +31,7 @@ class WelcomeScreen(KioskScreen):
     def __init__(self, settings, *, ready: bool) -> None:  # type: ignore[no-untyped-def]
         super().__init__(settings)
         self.ready = ready
+        self._pending_start = False
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="welcome"):
@@ -57,22 +58,31 @@ class WelcomeScreen(KioskScreen):
                 _("Press Enter or touch Start to begin."), id="welcome-hint", classes="hint"
             )
 
+    def continue_text(self) -> str:
+        return _("Start") if self.ready else _("One moment…")
+
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_ready(self.ready)
+        if self.ready:
+            self.query_one("#continue").focus()
 
-    def set_ready(self, ready: bool) -> None:
+    def set_ready(self) -> None:
         """Enable Start once the content and the record store are ready."""
-        self.ready = ready
+        self.ready = True
         start = self.query_one("#continue", Button)
-        start.label = _("Start") if ready else _("One moment…")
+        start.label = self.continue_text()
         self.refresh_continue()
-        if ready:
-            start.focus()  # a disabled button cannot hold focus, so give it now
+        start.focus()  # a disabled button cannot hold focus, so give it now
+        if self._pending_start:
+            self.action_start()
 
     def can_continue(self) -> bool:
         return self.ready
 
     def action_start(self) -> None:
+        """Start; an Enter pressed during "One moment…" starts as soon as we are ready."""
         if self.can_continue():
+            self._pending_start = False
             self.post_message(self.Navigate(forward=True))
+        else:
+            self._pending_start = True

@@ -539,7 +539,10 @@ async def test_start_waits_until_the_kiosk_is_ready(
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen) and app.session is None
         gate.set()
-        await driver.start(pilot)
+        # The early Enter is remembered: the patient starts as soon as the kiosk is ready.
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
         assert isinstance(app.screen, AboutScreen)
 
 
