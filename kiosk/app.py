@@ -246,7 +246,8 @@ class KioskApp(App[None], inherit_bindings=False):
     # -- idle -------------------------------------------------------------------------
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key | events.MouseDown | events.MouseMove | events.Click):
+        # Every key, click, touch, move and scroll (the wheel or a swipe, while reading).
+        if isinstance(event, events.InputEvent):
             self._last_input = self._monotonic()
         await super().on_event(event)
 
@@ -255,11 +256,12 @@ class KioskApp(App[None], inherit_bindings=False):
         return self._monotonic() - self._last_input
 
     def _check_idle(self) -> None:
-        """Mid-path only (never on Welcome or Done): ask, then wipe after the grace time."""
+        """While a patient's answers are held (even if they went Back to Welcome): ask,
+        then wipe after the grace time. Done returns to Welcome by itself."""
         screen = self.screen
-        if self._asking or not isinstance(screen, PatientStep):
+        if self._asking or self.session is None:
             return
-        if screen.position.step == "done":
+        if isinstance(screen, PatientStep) and screen.position.step == "done":
             return
         if self.idle_seconds < self.services.settings.idle_timeout_seconds:
             return

@@ -249,5 +249,11 @@ class StillThereScreen(ModalScreen[bool]):
     def on_click(self, event: events.Click) -> None:
         self._answer(True)
 
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._answer(True)  # still reading
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._answer(True)
+
 
 __all__ = ["DoneScreen", "PatientStep", "SignScreen", "StillThereScreen"]

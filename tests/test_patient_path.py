@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from pypdf import PdfReader
+from textual import events
 from textual.widgets import Button, Input
 
 from consent_records.base import StoreUnavailable
@@ -566,3 +567,39 @@ async def test_an_unexpected_error_never_shows_a_traceback(
     assert app.exit_message is not None and "unexpected problem" in app.exit_message
     assert "Ngozi" not in app.exit_message
     assert app._exit_renderables == [], "nothing but our sentence may be printed on exit"
+
+
+async def test_a_patient_who_went_back_to_welcome_is_still_wiped_when_idle(
+    make_services: Services,
+) -> None:
+    clock = FakeClock()
+    app = KioskApp(make_services(idle_timeout_seconds=120, idle_grace_seconds=1), monotonic=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.fill(pilot, "#full-name", "Alice Private")
+        await pilot.click("#back")
+        await pilot.pause()
+        assert isinstance(app.screen, WelcomeScreen)
+        clock.now += 121
+        await pilot.pause(1.2)
+        assert type(app.screen).__name__ == "StillThereScreen"
+        await pilot.pause(1.5)
+        assert app.session is None
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one("#full-name", Input).value == "", "the next patient sees it"
+
+
+async def test_scrolling_counts_as_activity(make_services: Services) -> None:
+    clock = FakeClock()
+    app = KioskApp(make_services(idle_timeout_seconds=120), monotonic=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.about(pilot, "Wei Chen", "1990", "1", "1")
+        clock.now += 100
+        # A mouse wheel turn over the text, as the terminal reports it to the app.
+        app.post_message(events.MouseScrollDown(None, 20, 10, 0, 1, 0, False, False, False, 20, 10))
+        await pilot.pause()
+        clock.now += 100  # 200 s since typing, 100 s since scrolling
+        await pilot.pause(1.2)
+        assert isinstance(app.screen, EducationScreen)
