@@ -190,14 +190,19 @@ class Point(Model):
     y: float
 
 
-Stroke = Annotated[list[Point], Field(min_length=1, max_length=4000)]
+MAX_STROKES = 200
+"""Most strokes a drawn signature may have (the pad stops adding more)."""
+MAX_STROKE_POINTS = 4000
+"""Most points one stroke may have (the pad stops adding more)."""
+
+Stroke = Annotated[list[Point], Field(min_length=1, max_length=MAX_STROKE_POINTS)]
 
 
 class Signature(Model):
     method: SignatureMethod
     typed_name: PersonName
     signed_at: AwareDatetime
-    strokes: Annotated[list[Stroke], Field(max_length=200)] = Field(default_factory=list)
+    strokes: Annotated[list[Stroke], Field(max_length=MAX_STROKES)] = Field(default_factory=list)
     pad_width: Annotated[int, Field(ge=0, le=1000)] = 0
     pad_height: Annotated[int, Field(ge=0, le=1000)] = 0
     signer: Literal["patient", "substitute"] = "patient"

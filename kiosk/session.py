@@ -15,6 +15,8 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from consent_records.model import (
+    MAX_STROKE_POINTS,
+    MAX_STROKES,
     STATUS_AT_SIGNING,
     ConsentRecord,
     ContentStamp,
@@ -302,6 +304,13 @@ class ConsentSession:
         if signature.method is SignatureMethod.DRAWN and not signature.strokes:
             errors["pad"] = _(
                 "Please draw your signature in the box, or tick 'My typed name is my signature'."
+            )
+        elif len(signature.strokes) > MAX_STROKES or any(
+            len(stroke) > MAX_STROKE_POINTS for stroke in signature.strokes
+        ):
+            errors["pad"] = _(
+                "Your signature has more lines than the box can keep. Please press Clear "
+                "signature and sign again with fewer lines."
             )
         if errors:
             raise FieldErrors(errors)

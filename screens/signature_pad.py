@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from consent_records.model import MAX_STROKE_POINTS, MAX_STROKES
 from kiosk.i18n import _
 
 Point = tuple[float, float]
@@ -123,6 +124,8 @@ class SignaturePad(Widget, can_focus=True):
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         event.stop()
+        if len(self.strokes) >= MAX_STROKES:
+            return  # a full pad: the signing screen explains, and Clear starts again
         self._drawing = True
         self.capture_mouse()
         self._current = [self._point(event)]
@@ -133,7 +136,7 @@ class SignaturePad(Widget, can_focus=True):
         if self._drawing:
             event.stop()
             point = self._point(event)
-            if not self._current or self._current[-1] != point:
+            if len(self._current) < MAX_STROKE_POINTS and self._current[-1] != point:
                 self._current.append(point)
                 self._rebuild()
 

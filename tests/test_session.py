@@ -132,3 +132,23 @@ def test_text_is_cleaned_before_storage() -> None:
     assert "\x1b" not in cleaned and "\u202e" not in cleaned
     assert clean_text("é" * 500, 120) == "é" * 120
     assert names_match("ZOË", "zoë")
+
+
+def test_an_oversized_signature_is_refused_kindly_before_saving() -> None:
+    from consent_records.model import MAX_STROKES
+
+    s = session()
+    s.set_about(about())
+    dots = tuple(((float(i % 60), 2.0),) for i in range(MAX_STROKES + 1))
+    signature = SignatureInput(
+        typed_name="Anaïs Ouellet", method=SignatureMethod.DRAWN, strokes=dots,
+        pad_width=60, pad_height=6,
+    )  # fmt: skip
+    with pytest.raises(FieldErrors) as problem:
+        s.check_signature(signature)
+    assert "Clear signature" in problem.value.errors["pad"]
+    ok = SignatureInput(
+        typed_name="Anaïs Ouellet", method=SignatureMethod.DRAWN, strokes=dots[:MAX_STROKES],
+        pad_width=60, pad_height=6,
+    )  # fmt: skip
+    s.check_signature(ok)
