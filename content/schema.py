@@ -22,6 +22,11 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", m
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400, pattern=r"^[^\n]*$")
+]
+"""One line of text: answer options and statements are shown on single-line controls."""
+
 SourceRefs = Annotated[list[Identifier], Field(min_length=1)]
 """At least one source id: no fact without a source."""
 
@@ -136,7 +141,7 @@ class Section(Frozen):
 
 class QuizOption(Frozen):
     id: Identifier
-    text: Text
+    text: Line
 
 
 class QuizQuestion(Frozen):
@@ -185,7 +190,7 @@ class Statement(Frozen):
     """A statement the patient confirms before deciding."""
 
     id: Identifier
-    text: Text
+    text: Line
 
 
 class DecisionChoice(StrEnum):
@@ -196,7 +201,7 @@ class DecisionChoice(StrEnum):
 
 class DecisionOption(Frozen):
     id: DecisionChoice
-    text: Text
+    text: Line
 
 
 class WarningSign(Frozen):

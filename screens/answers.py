@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Button, Checkbox, RadioSet, Static
 
 from consent_records.model import Decision, ScreeningAnswerValue
@@ -117,7 +118,7 @@ class DecisionScreen(PatientStep):
             yield Static(_("Please tick each statement that is true for you:"), classes="intro")
             for statement in bundle.statements:
                 yield WrappingCheckbox(
-                    statement.text,
+                    escape(statement.text),
                     value=statement.id in self.session.statements,
                     id=f"s-{statement.id}",
                     classes="statement",
@@ -126,7 +127,7 @@ class DecisionScreen(PatientStep):
             with RadioSet(id="choice"):
                 for option in bundle.decisions:
                     yield WrappingRadioButton(
-                        option.text,
+                        escape(option.text),
                         value=self.session.decision == Decision(option.id.value),
                         id=f"d-{option.id.value}",
                     )

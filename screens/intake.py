@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Input, Label, Select, Static
 
 from kiosk.i18n import _
@@ -62,7 +63,7 @@ class AboutScreen(FormStep):
                 "dob-day": str(about.date_of_birth.day),
                 "chart": about.chart_number or "",
             }
-        physios = [(p.name, p.id) for p in self.session.settings.physiotherapists]
+        physios = [(escape(p.name), p.id) for p in self.session.settings.physiotherapists]
         chosen = draft.get("physio") or (about.physiotherapist_id if about else None)
         yield Static(_("About you"), classes="title")
         with VerticalScroll(id="form"):

@@ -6,6 +6,7 @@ from rich.markdown import Markdown
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.widgets import Button, Static
 
 from kiosk.i18n import _
@@ -70,7 +71,7 @@ class QuizScreen(PatientStep):
         yield Static(self.question.prompt, classes="title question", markup=False)
         with VerticalScroll(id="options"):
             for option in self.question.options:
-                yield Button(option.text, id=f"option-{option.id}", classes="option")
+                yield Button(escape(option.text), id=f"option-{option.id}", classes="option")
             yield Static("", id="feedback", markup=False)
 
     def on_mount(self) -> None:

@@ -603,3 +603,16 @@ async def test_scrolling_counts_as_activity(make_services: Services) -> None:
         clock.now += 100  # 200 s since typing, 100 s since scrolling
         await pilot.pause(1.2)
         assert isinstance(app.screen, EducationScreen)
+
+
+async def test_a_name_with_markup_is_shown_literally_on_screen(make_services: Services) -> None:
+    """Textual markup in typed text must never become styling or a clickable action."""
+    app = KioskApp(make_services())
+    name = "[@click=app.quit]Bob[/] [b]Côté[/b]"
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name=name)
+        await driver.decide(pilot, "decline", confirm_all=False)
+        await driver.sign(pilot, "someone else", drawn=False)
+        # The mismatch message repeats the name exactly as typed.
+        assert f"({name})" in driver.field_error(pilot, "typed_name")
+        assert app.is_running
