@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -351,6 +350,26 @@ def _unavailable(root: Path, exc: BaseException, doing: str) -> StoreUnavailable
     )
 
 
+def store_exists(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds a store (commands that only read must not create one)."""
+    return (Path(data_dir) / MARKER_NAME).is_file()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` readable by its owner only and write ``data`` to it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    _write_private(target, source.read_bytes())
+
+
 class TinyDBStore:
     """The :class:`consent_records.base.ConsentStore` on TinyDB files. Use :func:`open_store`."""
 
@@ -360,7 +379,9 @@ class TinyDBStore:
         self._root_str = os.fspath(self._root)
         self._index_str = os.path.join(self._root_str, INDEX_NAME)
         # One cross-process lock, held across each whole read-modify-write.
-        self._lock = filelock.FileLock(str(self._root / LOCK_NAME), timeout=lock_timeout)
+        self._lock = filelock.FileLock(
+            str(self._root / LOCK_NAME), timeout=lock_timeout, mode=FILE_MODE
+        )
         self._rows: list[_Row] = []
         self._by_id: dict[str, int] = {}
         self._by_ref: dict[str, int] = {}
@@ -1032,19 +1053,23 @@ class TinyDBStore:
                 contents = []
         # The snapshot (rows and content names) was taken under the lock. Entry and content
         # files are written once and never change, so they are copied without holding it.
+        # A backup holds health records: private like the store (owner only), whatever
+        # the umask.
         try:
-            (out / ENTRIES_DIR).mkdir(parents=True, exist_ok=True)
-            (out / CONTENT_DIR).mkdir(exist_ok=True)
+            out.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            (out / ENTRIES_DIR).mkdir(mode=DIR_MODE, exist_ok=True)
+            (out / CONTENT_DIR).mkdir(mode=DIR_MODE, exist_ok=True)
             for row in rows:
                 target = entry_path(out, row.seq)
-                target.parent.mkdir(exist_ok=True)
-                shutil.copyfile(entry_path(self._root, row.seq), target)
+                target.parent.mkdir(mode=DIR_MODE, exist_ok=True)
+                _copy_private(entry_path(self._root, row.seq), target)
             for name in contents:
-                shutil.copyfile(self._root / CONTENT_DIR / name, out / CONTENT_DIR / name)
-            (out / INDEX_NAME).write_bytes(b"".join(row.line() for row in rows))
-            (out / MARKER_NAME).write_bytes(
+                _copy_private(self._root / CONTENT_DIR / name, out / CONTENT_DIR / name)
+            _write_private(out / INDEX_NAME, b"".join(row.line() for row in rows))
+            _write_private(
+                out / MARKER_NAME,
                 canonical_json({"format": FORMAT_NAME, "version": FORMAT_VERSION, "block": BLOCK})
-                + b"\n"
+                + b"\n",
             )
             os.sync()
         except OSError as exc:

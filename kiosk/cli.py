@@ -87,12 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _services(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _services(args: argparse.Namespace, *, existing: bool = False):  # type: ignore[no-untyped-def]
+    """Settings, content and store for a command; ``existing``: the store must exist
+    already (an admin command run against a mistyped path must not make an empty one
+    and report that all is well)."""
     from kiosk.services import KioskServices, setup_logging
     from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     settings = load_settings(resolve_config(args.config))
+    if existing:
+        from consent_records.store import store_exists
+
+        if not store_exists(data_dir):
+            raise CommandError(
+                f"There is no record store in {data_dir.resolve()}. "
+                "Check --data-dir (or IMS_KIOSK_DATA_DIR)."
+            )
     setup_logging(data_dir)
     return KioskServices(settings, data_dir)
 
@@ -145,9 +156,21 @@ def cmd_content_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.records < 1:
         raise CommandError("--records must be 1 or more.")
-    from kiosk.demo import generate
+    from kiosk.demo import DEMO_MARKER, generate
 
     services = _services(args)
+    marker = services.data_dir / DEMO_MARKER
+    # Records are permanent: never mix synthetic patients into a store with real ones.
+    if not marker.exists() and services.store.count() != (0, 0):
+        services.close()
+        raise CommandError(
+            f"{services.data_dir.resolve()} already holds records that demo did not make. "
+            "Demo records are permanent, so add them to a separate --data-dir."
+        )
+    marker.write_text(
+        "This data directory holds synthetic demo records (ims-kiosk demo), not patients.\n",
+        encoding="utf-8",
+    )
     try:
         for saved, name in generate(services, args.records, seed=args.seed):
             print(f"{saved.reference}\t{name}", flush=True)
@@ -157,7 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
-    services = _services(args)
+    services = _services(args, existing=True)
     try:
         out = services.export_pdf(args.reference, args.out)
     finally:
@@ -167,12 +190,13 @@ def cmd_pdf(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    services = _services(args)
+    services = _services(args, existing=True)
     try:
         report = services.store.verify()
     finally:
         services.close()
     print(report.summary_line())
+    print(f"Store: {services.data_dir.resolve()}")
     if not report.ok:
         print(f"Verification FAILED: {report.problem}", file=sys.stderr)
         return EXIT_PROBLEM
@@ -181,7 +205,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    services = _services(args)
+    services = _services(args, existing=True)
     try:
         report = services.store.backup(args.out)
     finally:

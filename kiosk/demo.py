@@ -27,6 +27,10 @@ LAST_NAMES = [
     "Desjardins", "Thériault", "Côté", "Mercier", "Paré", "Dubé",
 ]  # fmt: skip
 RELATIONSHIPS = ["mother", "father", "legal guardian", "grandmother", "aunt"]
+DEMO_KIOSK_ID = "demo"
+"""Every synthetic record carries this kiosk id, so it can never pass for a patient's."""
+DEMO_MARKER = "DEMO-DATA.txt"
+"""Written in a data directory that demo has filled."""
 
 
 def synthetic_name(rng: random.Random) -> str:
@@ -108,8 +112,10 @@ def generate(
     """Save ``count`` synthetic records; yield each one's saved reference and name."""
     rng = random.Random(seed)
     decisions = list(Decision)
+    demo_settings = services.settings.model_copy(update={"kiosk_id": DEMO_KIOSK_ID})
     for index in range(count):
         session = services.new_session()
+        session.settings = demo_settings
         # Cycle through all decisions first so even a small demo shows each one.
         chosen = decisions[index] if index < len(decisions) else None
         signature = fill_session(session, rng, decision=chosen)

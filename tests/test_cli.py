@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,6 +14,8 @@ import pytest
 from pypdf import PdfReader
 
 from kiosk.cli import main
+from kiosk.demo import fill_session
+from kiosk.services import KioskServices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,7 +131,7 @@ def test_config_and_data_dir_work_before_or_after_the_command(
     finally:
         services.close()
     assert stored.record.clinic_name == "Riverbend Physiotherapy"
-    assert stored.record.kiosk_id == "desk-2"
+    assert stored.record.kiosk_id == "demo", "synthetic records say so"
     assert stored.record.physiotherapist.name == "Pat Gagnon"
     # Times are in the clinic's zone, whatever the machine's zone is.
     completed = stored.record.completed_at
@@ -185,3 +189,17 @@ def test_entry_point_is_installed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "\t" in result.stdout
+
+
+def test_demo_never_mixes_synthetic_patients_into_a_real_store(
+    capsys: pytest.CaptureFixture[str], make_services: Callable[..., KioskServices]
+) -> None:
+    services = make_services()
+    session = services.new_session()  # one "real" record, saved as the kiosk saves
+    services.save(session, fill_session(session, random.Random(1)))
+    real_dir = services.data_dir
+    services.close()
+    code, out, err = run(capsys, "demo", "--records", "1", "--data-dir", str(real_dir))
+    assert code == 2
+    assert "already holds records that demo did not make" in err
+    assert out == ""

@@ -97,3 +97,39 @@ def test_backup_is_consistent_and_verifies(
     )
     assert code == 0, err
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "command", [["verify"], ["backup", "--out", "B"], ["pdf", "AAAA-BBBB", "--out", "x.pdf"]]
+)
+def test_admin_commands_refuse_a_directory_without_a_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    wrong = tmp_path / "not-the-store"
+    argv = [str(tmp_path / a) if a in {"B", "x.pdf"} else a for a in command]
+    code, _out, err = run(capsys, *argv, "--data-dir", str(wrong))
+    assert code == 2
+    assert "There is no record store in" in err and str(wrong) in err
+    assert not wrong.exists(), "nothing may be created at a mistyped path"
+
+
+def test_backup_and_pdf_are_private_to_their_owner(
+    store_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        backup = tmp_path / "b"
+        assert run(capsys, "backup", "--out", str(backup), "--data-dir", str(store_dir))[0] == 0
+        _, out, _ = run(capsys, "demo", "--records", "1", "--data-dir", str(store_dir))
+        pdf = tmp_path / "one.pdf"
+        code, _, err = run(capsys, "pdf", out.split("\t")[0], "--out", str(pdf),
+                           "--data-dir", str(store_dir))  # fmt: skip
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    for path in [pdf, *backup.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
