@@ -183,6 +183,8 @@ class ConsentSession:
     statements: set[str] = field(default_factory=set)
     decision: Decision | None = None
     drafts: dict[str, dict[str, str]] = field(default_factory=dict)
+    signature_draft: SignatureInput | None = None
+    """The signature as it was when the patient went Back from signing."""
     """Raw form values by screen, so going Back and forward again loses nothing."""
     _engagement: dict[str, _Engagement] = field(default_factory=dict)
 

@@ -66,12 +66,14 @@ class SignScreen(FormStep):
                 _("Draw your signature in the box with the mouse or your finger"),
                 classes="field-label",
             )
-            yield SignaturePad(id="pad", classes="field-pad")
+            yield SignaturePad(id="pad", classes="field-pad", strokes=self._kept_strokes())
             yield self.field_error("pad")
             with Horizontal(id="pad-actions"):
                 yield Button(_("Clear signature"), id="clear")
                 yield Checkbox(
-                    _("I can't draw here: my typed name is my signature"), id="typed-only"
+                    _("I can't draw here: my typed name is my signature"),
+                    id="typed-only",
+                    value=self._kept_typed_only(),
                 )
 
     def on_mount(self) -> None:
@@ -92,6 +94,18 @@ class SignScreen(FormStep):
     @on(SignaturePad.Changed)
     def _drawn(self) -> None:
         self.show_errors({})
+
+    def _kept_strokes(self) -> tuple[tuple[tuple[float, float], ...], ...]:
+        draft = self.session.signature_draft
+        return draft.strokes if draft else ()
+
+    def _kept_typed_only(self) -> bool:
+        draft = self.session.signature_draft
+        return bool(draft and draft.method is SignatureMethod.TYPED)
+
+    def keep_answers(self) -> None:
+        super().keep_answers()
+        self.session.signature_draft = self.signature()
 
     def signature(self) -> SignatureInput:
         pad = self.query_one(SignaturePad)

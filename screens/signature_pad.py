@@ -91,8 +91,15 @@ class SignaturePad(Widget, can_focus=True):
         def control(self) -> SignaturePad:
             return self.pad
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        *,
+        id: str | None = None,  # noqa: A002
+        classes: str | None = None,
+        strokes: tuple[Stroke, ...] = (),
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self.set_reactive(SignaturePad.strokes, strokes)
         self._drawing = False
         self._current: list[Point] = []
         self._dots: set[tuple[int, int]] = set()
@@ -107,7 +114,7 @@ class SignaturePad(Widget, can_focus=True):
         return self.content_region.size
 
     def on_mount(self) -> None:
-        self.set_class(True, "-empty")
+        self._rebuild()
 
     # -- input ------------------------------------------------------------------------
 

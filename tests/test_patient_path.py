@@ -616,3 +616,25 @@ async def test_a_name_with_markup_is_shown_literally_on_screen(make_services: Se
         # The mismatch message repeats the name exactly as typed.
         assert f"({name})" in driver.field_error(pilot, "typed_name")
         assert app.is_running
+
+
+async def test_back_from_signing_keeps_the_drawn_signature(make_services: Services) -> None:
+    services = make_services()
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_decision(pilot, name="Tomás Kowalski")
+        await driver.decide(pilot, "agree")
+        await driver.fill(pilot, "#typed-name", "Tomás Kowalski")
+        await driver.draw_signature(pilot)
+        drawn = app.screen.query_one("#pad").strokes  # type: ignore[attr-defined]
+        await pilot.click("#back")
+        await pilot.pause()
+        await pilot.click("#continue")
+        await pilot.pause()
+        assert isinstance(app.screen, SignScreen)
+        assert app.screen.query_one("#typed-name", Input).value == "Tomás Kowalski"
+        assert app.screen.query_one("#pad").strokes == drawn  # type: ignore[attr-defined]
+        await pilot.click("#continue")
+        await driver.settle(pilot)
+        assert isinstance(app.screen, DoneScreen)
+    assert len(only_record(services).record.signature.strokes) == 2
