@@ -78,33 +78,20 @@ class AboutScreen(FormStep):
             yield self.field_error("full_name")
             yield Label(_("Your date of birth"), classes="field-label")
             with Horizontal(id="dob"):
-                yield Label(_("Year"), classes="dob-label")
-                yield Input(
-                    draft.get("dob-year", ""),
-                    id="dob-year",
-                    max_length=4,
-                    restrict=r"\d*",
-                    placeholder="1980",
-                    classes="field-date_of_birth",
-                )
-                yield Label(_("Month"), classes="dob-label")
-                yield Input(
-                    draft.get("dob-month", ""),
-                    id="dob-month",
-                    max_length=2,
-                    restrict=r"\d*",
-                    placeholder="1-12",
-                    classes="field-date_of_birth",
-                )
-                yield Label(_("Day"), classes="dob-label")
-                yield Input(
-                    draft.get("dob-day", ""),
-                    id="dob-day",
-                    max_length=2,
-                    restrict=r"\d*",
-                    placeholder="1-31",
-                    classes="field-date_of_birth",
-                )
+                for part, label, digits, hint in (
+                    ("year", _("Year"), 4, "1980"),
+                    ("month", _("Month"), 2, "1-12"),
+                    ("day", _("Day"), 2, "1-31"),
+                ):
+                    yield Label(label, classes="dob-label")
+                    yield Input(
+                        draft.get(f"dob-{part}", ""),
+                        id=f"dob-{part}",
+                        max_length=digits,
+                        restrict=r"\d*",
+                        placeholder=hint,
+                        classes="field-date_of_birth",
+                    )
             yield self.field_error("date_of_birth")
             yield Label(
                 _("Chart number (if you know it; you can leave this empty)"), classes="field-label"
