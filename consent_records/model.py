@@ -302,12 +302,16 @@ class RecordEvent(Model):
     details: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
+def status_after(status: RecordStatus, kinds: Iterable[EventKind]) -> RecordStatus:
+    """``status`` folded forward through event kinds, in order."""
+    for kind in kinds:
+        status = EVENT_STATUS.get(kind, status)
+    return status
+
+
 def current_status(record: ConsentRecord, events: Iterable[RecordEvent]) -> RecordStatus:
     """The record's status after its events, in order."""
-    status = record.status
-    for event in events:
-        status = EVENT_STATUS.get(event.kind, status)
-    return status
+    return status_after(record.status, (event.kind for event in events))
 
 
 class StoredEntry(Model):

@@ -56,7 +56,6 @@ from consent_records.chain import (
     sha256_hex,
 )
 from consent_records.model import (
-    EVENT_STATUS,
     ConsentRecord,
     EventKind,
     RecordEvent,
@@ -65,6 +64,7 @@ from consent_records.model import (
     StoredEvent,
     StoredRecord,
     normalise_reference,
+    status_after,
     summarise,
 )
 from consent_records.storage import (
@@ -936,10 +936,9 @@ class TinyDBStore:
         for seq in newest:
             entry = self._load(seq)
             assert isinstance(entry.model, ConsentRecord)
-            status = entry.model.status
-            for kind in kinds[seq]:
-                if kind is not None:
-                    status = EVENT_STATUS.get(EventKind(kind), status)
+            status = status_after(
+                entry.model.status, (EventKind(kind) for kind in kinds[seq] if kind is not None)
+            )
             summaries.append(summarise(entry.model).model_copy(update={"status": status}))
         return summaries
 

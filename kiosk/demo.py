@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from consent_records.model import Decision, ScreeningAnswerValue, SignatureMethod
 from kiosk.services import KioskServices, SavedConsent
-from kiosk.session import AboutYou, ConsentSession, SignatureInput, SubstituteInput
+from kiosk.session import ConsentSession, SignatureInput, parse_about, parse_substitute
 
 FIRST_NAMES = [
     "Renée", "François", "Zoë", "Amélie", "Jérôme", "Hélène", "Noé", "Chloé", "Maël", "Inès",
@@ -62,17 +62,23 @@ def fill_session(
     age_days = rng.randint(12 * 365, 90 * 365)
     born = today - timedelta(days=age_days)
     born = date(born.year, born.month, min(born.day, 28))
-    name = synthetic_name(rng)
+    # Through the same parsing and checks as the screens, so demo data is never
+    # something a patient could not have entered.
+    chart = f"C-{rng.randint(10000, 99999)}" if rng.random() < 0.6 else ""
     session.set_about(
-        AboutYou(
-            full_name=name,
-            date_of_birth=born,
-            chart_number=f"C-{rng.randint(10000, 99999)}" if rng.random() < 0.6 else None,
+        parse_about(
+            full_name=synthetic_name(rng),
+            year=str(born.year),
+            month=str(born.month),
+            day=str(born.day),
+            chart_number=chart,
             physiotherapist_id=rng.choice(settings.physiotherapists).id,
+            today=today,
+            known_physiotherapists={p.id for p in settings.physiotherapists},
         )
     )
     if session.needs_substitute:
-        session.substitute = SubstituteInput(synthetic_name(rng), rng.choice(RELATIONSHIPS))
+        session.substitute = parse_substitute(synthetic_name(rng), rng.choice(RELATIONSHIPS))
     for section in bundle.sections:
         session.enter_section(section.id)
         session.section_end_reached(section.id)
@@ -96,14 +102,18 @@ def fill_session(
         or rng.choices([Decision.AGREE, Decision.DECLINE, Decision.DISCUSS], weights=[7, 1, 2])[0]
     )
     session.statements = {s.id for s in bundle.statements}
+    problem = session.decision_problem(session.decision, session.statements)
+    assert problem is None, problem
     drawn = rng.random() < 0.75
-    return SignatureInput(
+    signature = SignatureInput(
         typed_name=session.signer_name,
         method=SignatureMethod.DRAWN if drawn else SignatureMethod.TYPED,
         strokes=_signature_strokes(rng) if drawn else (),
         pad_width=60 if drawn else 0,
         pad_height=6 if drawn else 0,
     )
+    session.check_signature(signature)
+    return signature
 
 
 def generate(
