@@ -63,7 +63,10 @@ def test_screens_never_reach_storage_or_pdf() -> None:
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
+                # "from consent_records import store" names the module in its alias.
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.ImportFrom):
+                names = [f".{alias.name}" for alias in node.names]  # relative: never allowed
             bad = [
                 n
                 for n in names
@@ -71,6 +74,7 @@ def test_screens_never_reach_storage_or_pdf() -> None:
                 or n.startswith(
                     ("consent_records.store", "consent_records.pdf", "consent_records.storage")
                 )
+                or n.startswith(".")
             ]
             if bad:
                 offenders[str(path.relative_to(ROOT))] = bad
