@@ -80,11 +80,6 @@ class SignScreen(FormStep):
         super().on_mount()
         self.query_one("#typed-name", Input).focus()
 
-    @on(Input.Submitted, "#typed-name")
-    def _name_entered(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.focus_next()
-
     @on(Button.Pressed, "#clear")
     def _clear(self, event: Button.Pressed) -> None:
         event.stop()

@@ -38,6 +38,12 @@ class FormStep(PatientStep):
         label.display = False
         return label
 
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        """Enter in a field moves on to the next one, as on a paper form."""
+        event.stop()
+        self.focus_next()
+
     def draft(self) -> dict[str, str]:
         return self.session.drafts.get(self.draft_key, {})
 
@@ -119,11 +125,6 @@ class AboutScreen(FormStep):
         if isinstance(value, str):
             self.session.drafts[self.draft_key]["physio"] = value
 
-    @on(Input.Submitted)
-    def _next_field(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.focus_next()
-
     def commit(self) -> bool:
         self.keep_answers()
         value = self.query_one("#physio", Select).value
@@ -188,11 +189,6 @@ class SubstituteScreen(FormStep):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#sdm-name", Input).focus()
-
-    @on(Input.Submitted)
-    def _next_field(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.focus_next()
 
     def commit(self) -> bool:
         self.keep_answers()
