@@ -58,6 +58,7 @@ from content.schema import (
     Statement,
     WarningSign,
 )
+from kiosk.session import age_on
 
 TORONTO = ZoneInfo("America/Toronto")
 DEFAULT_NAME = "Renée Bélanger-Côté"
@@ -271,10 +272,6 @@ def drawn_strokes(pad_width: int = 60, pad_height: int = 12) -> list[list[Point]
     return [loop, cross, dot]
 
 
-def _age(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
 def make_record(
     content: ContentBundle,
     *,
@@ -373,7 +370,7 @@ def make_record(
             full_name=name,
             date_of_birth=date_of_birth,
             chart_number=chart_number,
-            age_years=_age(date_of_birth, completed_at.date()),
+            age_years=age_on(date_of_birth, completed_at.date()),
         ),
         substitute=substitute,
         content=ContentStamp(

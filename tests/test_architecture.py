@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 HEADLESS = ("content", "consent_records")
 
 
+def loaded_after(code: str) -> set[str]:
+    """Every module in ``sys.modules`` after running ``code`` in a fresh Python."""
+    probe = f"{code}\nimport sys\nprint(sorted(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(ast.literal_eval(result.stdout.strip()))
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = set()
@@ -41,17 +50,11 @@ def test_importing_every_headless_module_loads_no_textual() -> None:
         for package in HEADLESS
         for path in sorted((ROOT / package).rglob("*.py"))
     ]
-    code = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'textual', 'screens'})\n"
-        "print(bad)\n"
+    imports = "import importlib\n" + "".join(
+        f"importlib.import_module({name!r})\n" for name in modules
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]", result.stdout
+    bad = sorted(m for m in loaded_after(imports) if m.split(".")[0] in {"textual", "screens"})
+    assert bad == []
 
 
 def test_screens_never_reach_storage_or_pdf() -> None:
@@ -83,12 +86,8 @@ def test_screens_never_reach_storage_or_pdf() -> None:
 
 def test_kiosk_start_path_does_not_load_heavy_modules() -> None:
     """Importing the app must not import reportlab or the PDF code (they load on first use)."""
-    code = (
-        "import sys, kiosk.app, kiosk.cli\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'reportlab', 'pypdf'}"
-        " or m == 'consent_records.pdf'))\n"
+    loaded = loaded_after("import kiosk.app, kiosk.cli")
+    heavy = sorted(
+        m for m in loaded if m.split(".")[0] in {"reportlab", "pypdf"} or m == "consent_records.pdf"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]", result.stdout
+    assert heavy == []
