@@ -7,10 +7,11 @@ what to do); the kiosk shows patients a gentler message and logs this one.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from consent_records.model import (
     ConsentRecord,
@@ -51,6 +52,62 @@ class RecordNotFound(StoreError):
     """No record has that id or reference."""
 
 
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+CHECKPOINT_DOMAIN = b"ims-consent-kiosk checkpoint v1\n"
+"""Prefix of every signed checkpoint message (no other signature can be mistaken for one)."""
+
+
+class Anchor(BaseModel):
+    """A prefix of the chain known from outside the store: entry ``seq`` had hash ``head``.
+
+    From ``ims-kiosk verify --expect SEQ:HASH``, a printed PDF (its chain head and entry
+    number), a checkpoint line written down, or the high-water mark kept outside the data
+    directory. Verify proves the store still holds exactly that prefix.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: Annotated[int, Field(ge=0)]
+    head: Sha256
+    source: str = "--expect"
+    """Where it came from, for messages."""
+    key: str | None = None
+    """The checkpoint key's fingerprint when the anchor is a signed checkpoint."""
+
+
+class Checkpoint(BaseModel):
+    """A signed statement that the chain had ``seq`` entries ending in ``head`` at ``at``.
+
+    Signed with the clinic's checkpoint key (Ed25519), which the kiosk cannot use: a chain
+    rewritten or cut below a checkpoint no longer matches it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: Annotated[int, Field(ge=0)]
+    head: Sha256
+    at: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")]
+    """UTC, to the second."""
+    key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{20}$")]
+    """Fingerprint of the public key (the first 20 hex digits of its SHA-256)."""
+    signature: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{86}$")]
+    """Ed25519 signature of :meth:`message`, base64url without padding."""
+
+    def message(self) -> bytes:
+        return CHECKPOINT_DOMAIN + (
+            f'{{"at":"{self.at}","head":"{self.head}","seq":{self.seq}}}'.encode("ascii")
+        )
+
+    def line(self) -> str:
+        """One line a clinic can write down, print or e-mail to itself; ``verify --expect``
+        takes it back."""
+        return f"checkpoint {self.seq}:{self.head} at {self.at} key {self.key} sig {self.signature}"
+
+    def anchor(self, source: str) -> Anchor:
+        return Anchor(seq=self.seq, head=self.head, source=source, key=self.key)
+
+
 class VerifyReport(BaseModel):
     """The outcome of walking the whole chain."""
 
@@ -59,12 +116,26 @@ class VerifyReport(BaseModel):
     records: int
     events: int
     chain_head: str
+    chain_length: int = 0
+    """Entries in the chain (the head's sequence number)."""
     problem: str | None = None
     """The first record or event that was changed, removed or reordered, if any."""
+    notes: tuple[str, ...] = ()
+    """Things worth knowing that are not tampering (an index behind its entries)."""
+    checkpoints: int = 0
+    """Signed checkpoints stored with the chain, each checked."""
+    last_checkpoint: Checkpoint | None = None
+    anchors: int = 0
+    """Anchors from outside the store (--expect, the high-water mark) that held."""
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @property
+    def anchor_text(self) -> str:
+        """``SEQ:HASH``: what ``ims-kiosk verify --expect`` takes."""
+        return f"{self.chain_length}:{self.chain_head}"
 
     def summary_line(self) -> str:
         return f"{self.records} records, {self.events} events, chain head {self.chain_head}"
@@ -122,11 +193,43 @@ class ConsentStore(Protocol):
         """The archived content with that hash, or None when it was never archived."""
         ...
 
-    def verify(self) -> VerifyReport:
-        """Re-hash every entry in order; name the first one that is wrong."""
+    def chain_length(self) -> int:
+        """The number of entries in the chain (the head's sequence number)."""
         ...
 
-    def backup(self, out_dir: Path) -> VerifyReport:
+    def verify(
+        self,
+        *,
+        expect: Sequence[Anchor] = (),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyReport:
+        """Re-hash every entry of one consistent state (the chain up to a head taken under
+        the lock); check the content archive, the stored checkpoints and ``expect``; name the
+        first problem. Never writes anything."""
+        ...
+
+    def check_integrity(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """The quick start-up check (every entry's hash against the index); raises
+        StoreCorrupt."""
+        ...
+
+    def probe_writable(self) -> None:
+        """Raise StoreUnavailable unless a save could be written now."""
+        ...
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The signed checkpoints stored with the chain, oldest first."""
+        ...
+
+    def last_checkpoint(self) -> Checkpoint | None: ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store a signed checkpoint of this chain (ValueError if it does not match)."""
+        ...
+
+    def backup(
+        self, out_dir: Path, *, progress: Callable[[int, int], None] | None = None
+    ) -> VerifyReport:
         """Write a consistent copy (taken under the lock) to ``out_dir``; verify it."""
         ...
 

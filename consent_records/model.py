@@ -330,6 +330,9 @@ class StoredRecord(Model):
     events: list[StoredEvent] = Field(default_factory=list)
     chain_head: Sha256Hex
     """The hash of the chain's newest entry when this was read."""
+    chain_length: Annotated[int, Field(ge=0)] | None = None
+    """That newest entry's sequence number (with ``chain_head``, an anchor for
+    ``ims-kiosk verify --expect``); None when the backend did not say."""
 
     @property
     def status(self) -> RecordStatus:

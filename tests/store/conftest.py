@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,16 @@ def store_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def open_new(data_dir: Path, **options: Any) -> TinyDBStore:
+    """Open (or create) a store with the test content archived, as the kiosk does before
+    its first save (a record can only be saved once the content it points at is kept)."""
+    store = open_store(data_dir, **options)
+    store.archive_content(CONTENT_SHA, CONTENT_JSON)
+    return store
+
+
 @pytest.fixture
-def store(store_dir: Path) -> TinyDBStore:
-    s = open_store(store_dir, lock_timeout=5)
+def store(store_dir: Path) -> Iterator[TinyDBStore]:
+    s = open_new(store_dir, lock_timeout=5)
     yield s
     s.close()

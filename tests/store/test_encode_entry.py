@@ -26,9 +26,10 @@ from consent_records.base import StoreUnavailable
 from consent_records.chain import canonical_json, encode_entry, entry_hash
 from consent_records.model import EventKind, Patient
 from consent_records.storage import AtomicJSONStorage
-from consent_records.store import _JSON_KWARGS, ENTRY_TABLE, TinyDBStore, entry_path, open_store
+from consent_records.store import ENTRY_TABLE, TinyDBStore, entry_path, open_store
+from consent_records.store.entries import JSON_KWARGS as _JSON_KWARGS
 
-from .conftest import make_event, make_record
+from .conftest import make_event, make_record, open_new
 
 GENESIS = "0" * 64
 
@@ -154,7 +155,7 @@ def test_store_lock_excludes_filelock(store: TinyDBStore, store_dir: Path) -> No
 
 
 def test_store_lock_excludes_another_store_in_this_process(store_dir: Path) -> None:
-    first = open_store(store_dir, lock_timeout=5)
+    first = open_new(store_dir, lock_timeout=5)
     second = open_store(store_dir, lock_timeout=0.2)
     with first._locked(write=True), pytest.raises(StoreUnavailable, match="locked"):
         second.save_record(make_record(1))
@@ -163,7 +164,7 @@ def test_store_lock_excludes_another_store_in_this_process(store_dir: Path) -> N
 
 
 def test_store_lock_is_reentrant_and_excludes_other_threads(store_dir: Path) -> None:
-    store = open_store(store_dir, lock_timeout=0.2)
+    store = open_new(store_dir, lock_timeout=0.2)
     failures: list[BaseException] = []
 
     def save() -> None:
@@ -208,7 +209,7 @@ def test_threads_saving_through_one_store(store: TinyDBStore) -> None:
 
 
 def test_two_stores_see_each_others_saves(store_dir: Path) -> None:
-    first = open_store(store_dir, lock_timeout=5)
+    first = open_new(store_dir, lock_timeout=5)
     second = open_store(store_dir, lock_timeout=5)
     for n in range(6):
         (first if n % 2 else second).save_record(make_record(n))
@@ -217,7 +218,7 @@ def test_two_stores_see_each_others_saves(store_dir: Path) -> None:
 
 
 def test_index_replaced_while_open_is_read_again(store_dir: Path) -> None:
-    first = open_store(store_dir, lock_timeout=5)
+    first = open_new(store_dir, lock_timeout=5)
     for n in range(3):
         first.save_record(make_record(n))
     # An index rebuilt by another process: a new file with the same content.

@@ -19,7 +19,7 @@ from consent_records.base import StoreError, StoreUnavailable
 from consent_records.model import EventKind
 from consent_records.store import TinyDBStore, open_store
 
-from .conftest import CONTENT_JSON, CONTENT_SHA, make_event, make_record
+from .conftest import CONTENT_JSON, CONTENT_SHA, make_event, make_record, open_new
 from .harness import SimulatedCrash, inject, state_of, temp_files
 
 NEW_RECORD = make_record(100)
@@ -46,7 +46,7 @@ OPS: dict[str, tuple[Op, Callable[[dict[str, list[str]]], dict[str, list[str]]]]
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with three records and an event, built once and copied for each case."""
     path = tmp_path_factory.mktemp("baseline") / "data"
-    store = open_store(path)
+    store = open_new(path)
     for record in BASE_RECORDS:
         store.save_record(record)
     store.append_event(make_event(BASE_RECORDS[0].id))
@@ -133,7 +133,7 @@ def test_fault_while_creating_a_store(tmp_path: Path) -> None:
         data = tmp_path / f"k{k}"
         with inject(k, code=errno.EIO) as fault, contextlib.suppress(StoreError):
             open_store(data).close()
-        store = open_store(data)
+        store = open_new(data)
         store.save_record(make_record(1))
         assert store.verify().ok
         assert not temp_files(data)
@@ -234,7 +234,7 @@ def test_read_only_data_directory(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     mountpoint = tmp_path / "ro"
     with small_tmpfs(mountpoint, "4m") as mounted:
         data = mountpoint / "data"
-        store = open_store(data)
+        store = open_new(data)
         ids = [store.save_record(make_record(n)).record.id for n in range(3)]
         store.close()
         patches: contextlib.ExitStack = contextlib.ExitStack()

@@ -11,7 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+
 from consent_records.store import open_store
+
+from .conftest import open_new
 
 from .harness import temp_files
 
@@ -78,7 +81,7 @@ def test_kill_minus_nine(tmp_path: Path) -> None:
                     all_events += 1
                 total_acks += 1
             # The store always opens, and every acknowledged entry is there and intact.
-            store = open_store(data, lock_timeout=5)
+            store = open_new(data, lock_timeout=5)
             assert not temp_files(data), f"round {round_no}: temporary files were not swept"
             acked_records |= round_records
             records, events = store.count()
@@ -102,7 +105,7 @@ def test_kill_minus_nine(tmp_path: Path) -> None:
 
 def test_two_writers_500_each(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    open_store(data).close()
+    open_new(data).close()
     start_at = time.time() + 1.5
     procs = [
         subprocess.Popen(
@@ -119,7 +122,7 @@ def test_two_writers_500_each(tmp_path: Path) -> None:
     ids = [set(out) for out in outputs]
     assert len(ids[0]) == len(ids[1]) == 500
     assert not ids[0] & ids[1]
-    store = open_store(data)
+    store = open_new(data)
     assert store.count() == (1000, 0)
     report = store.verify()
     assert report.ok, report.problem

@@ -20,7 +20,7 @@ from consent_records.base import GENESIS_HASH, RecordNotFound
 from consent_records.model import EventKind
 from consent_records.store import TinyDBStore, open_store
 
-from .conftest import make_event, make_record
+from .conftest import make_event, make_record, open_new
 from .harness import SimulatedCrash, inject, temp_files
 
 EVENT_KINDS = list(EventKind)
@@ -31,7 +31,7 @@ class StoreMachine(RuleBasedStateMachine):
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="store-machine-"))
         self.data = self.tmp / "data"
-        self.store: TinyDBStore = open_store(self.data, lock_timeout=5)
+        self.store: TinyDBStore = open_new(self.data, lock_timeout=5)
         self.records: dict[str, list[str]] = {}  # record id -> event ids, in order
         self.order: list[str] = []  # every entry id in chain order
         self.heads: list[str] = [GENESIS_HASH]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -20,7 +21,7 @@ from consent_records.chain import canonical_json, entry_hash
 from consent_records.model import EventKind, RecordStatus
 from consent_records.store import TinyDBStore, entry_path, open_store
 
-from .conftest import CONTENT_JSON, CONTENT_SHA, make_event, make_record
+from .conftest import CONTENT_JSON, CONTENT_SHA, make_event, make_record, open_new
 
 PACKAGE = Path(__file__).resolve().parents[2] / "consent_records"
 
@@ -114,7 +115,7 @@ def test_recent_is_newest_first_by_completion(store: TinyDBStore) -> None:
 
 
 def test_other_process_writes_are_seen(store_dir: Path) -> None:
-    a = open_store(store_dir)
+    a = open_new(store_dir)
     b = open_store(store_dir)
     ra, rb = make_record(1), make_record(2)
     a.save_record(ra)
@@ -126,7 +127,7 @@ def test_other_process_writes_are_seen(store_dir: Path) -> None:
 
 
 def test_reopen_keeps_everything(store_dir: Path) -> None:
-    store = open_store(store_dir)
+    store = open_new(store_dir)
     ids = [store.save_record(make_record(n)).record.id for n in range(12)]
     store.append_event(make_event(ids[3]))
     head = store.chain_head()
@@ -174,7 +175,7 @@ def test_backup_and_restore(store: TinyDBStore, tmp_path: Path) -> None:
 
 
 def test_index_is_rebuilt_from_entries(store_dir: Path) -> None:
-    store = open_store(store_dir)
+    store = open_new(store_dir)
     for n in range(7):
         store.save_record(make_record(n))
     head = store.chain_head()
@@ -227,7 +228,7 @@ def test_logs_have_ids_not_names(
 
 
 def test_full_check_on_open(store_dir: Path) -> None:
-    store = open_store(store_dir)
+    store = open_new(store_dir)
     for n in range(4):
         store.save_record(make_record(n))
     store.close()
@@ -254,14 +255,25 @@ def test_never_imports_textual() -> None:
 
 
 def test_archived_content_read_back(store: TinyDBStore, store_dir: Path) -> None:
-    assert store.archived_content(CONTENT_SHA) is None
-    store.archive_content(CONTENT_SHA, CONTENT_JSON)
-    assert store.archived_content(CONTENT_SHA) == CONTENT_JSON
-    path = store_dir / "content" / f"{CONTENT_SHA}.json"
-    path.write_bytes(CONTENT_JSON + b" ")
+    other = canonical_json({"sections": ["other"], "version": "test-2"})
+    other_sha = hashlib.sha256(other).hexdigest()
+    assert store.archived_content(other_sha) is None
+    store.archive_content(other_sha, other)
+    assert store.archived_content(other_sha) == other
+    path = store_dir / "content" / f"{other_sha}.json"
+    path.write_bytes(other + b" ")
     with pytest.raises(StoreCorrupt) as caught:
-        store.archived_content(CONTENT_SHA)
+        store.archived_content(other_sha)
     assert caught.value.path == path
+
+
+def test_a_record_needs_its_content_archived_first(store_dir: Path) -> None:
+    """Verify requires every record's content in the archive, so a save without it is
+    refused (the kiosk archives its content at start-up)."""
+    bare = open_store(store_dir)
+    with pytest.raises(ValueError, match="not archived"):
+        bare.save_record(make_record(1))
+    assert bare.count() == (0, 0)
 
 
 def test_lock_timeout_is_unavailable(store_dir: Path) -> None:
@@ -269,7 +281,7 @@ def test_lock_timeout_is_unavailable(store_dir: Path) -> None:
 
     from consent_records.base import StoreUnavailable
 
-    store = open_store(store_dir, lock_timeout=0.2)
+    store = open_new(store_dir, lock_timeout=0.2)
     other = filelock.FileLock(str(store_dir / ".lock"))
     with other, pytest.raises(StoreUnavailable, match="locked"):
         store.save_record(make_record(1))

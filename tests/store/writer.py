@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import make_event, make_record
+from conftest import make_event, make_record, open_new
 
 from consent_records.store import open_store
 
@@ -31,7 +31,7 @@ def _say(fd: int, text: str) -> None:
 
 def writer(data_dir: Path, seed: int) -> None:
     rng = random.Random(seed)
-    store = open_store(data_dir, lock_timeout=30)
+    store = open_new(data_dir, lock_timeout=30)
     _say(1, "ready")
     records: list[str] = []
     n = 0
@@ -64,7 +64,7 @@ def server() -> None:
 
 
 def batch(data_dir: Path, count: int, start_at: float) -> None:
-    store = open_store(data_dir, lock_timeout=60)
+    store = open_new(data_dir, lock_timeout=60)
     time.sleep(max(0.0, start_at - time.time()))
     for n in range(count):
         record = make_record(n)

@@ -1,0 +1,371 @@
+"""Entry files and index lines: their format, how they are read and checked.
+
+An entry file is a one-document TinyDB database in canonical JSON::
+
+    {"entry":{"1":{"data":<record or event>,"kind":"record","prev_sha256":"…","seq":7,
+                   "sha256":"…"}}}                               (on one line)
+
+Because it is canonical (sorted keys, no white space), the bytes that were hashed are the
+file's bytes with ``,"sha256":"…"`` and the TinyDB wrapping taken off. :func:`split_entry`
+uses that to check a file's hash on its raw bytes, without decoding its JSON first: the
+fast path of verify and of the start-up check. A file that is valid JSON but not in this
+layout (someone re-formatted it) is decoded and re-encoded instead (:func:`read_entry`), so
+it still verifies when its content is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+from pydantic import ValidationError
+
+from consent_records.chain import EntryKind, canonical_json, entry_hash, is_sha256_hex
+from consent_records.model import (
+    ConsentRecord,
+    EventKind,
+    RecordEvent,
+    StoredEntry,
+)
+from consent_records.store.layout import (
+    ENTRY_TABLE,
+    MAX_ENTRY_BYTES,
+    FileRefused,
+    read_file,
+)
+
+JSON_KWARGS: dict[str, Any] = {
+    "sort_keys": True,
+    "separators": (",", ":"),
+    "ensure_ascii": False,
+    "allow_nan": False,
+}
+"""json.dumps arguments of the canonical form: TinyDB's insert through
+``AtomicJSONStorage(**JSON_KWARGS)`` writes exactly the bytes the store writes."""
+
+ENTRY_KEYS = frozenset({"seq", "kind", "prev_sha256", "sha256", "data"})
+ROW_KEYS = frozenset(
+    {"seq", "kind", "id", "record_id", "reference", "at", "event_kind", "sha256", "prev_sha256"}
+)
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_EVENT_KINDS = frozenset(kind.value for kind in EventKind)
+
+# An entry file is {"entry": {"1": <doc>}}: TinyDB's table "entry" holding document 1.
+ENTRY_FILE_OPEN = b"{" + canonical_json(ENTRY_TABLE) + b':{"1":'
+ENTRY_FILE_CLOSE = b"}}"
+_DATA_OPEN = ENTRY_FILE_OPEN + b'{"data":'
+_TAIL = re.compile(
+    rb',"kind":"(record|event)","prev_sha256":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,17})'
+    rb',"sha256":"([0-9a-f]{64})"\}\}\}\Z'
+)
+_TAIL_MAX = 256
+_SHA_KEY = b',"sha256":"'
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One index line: where an entry sits in the chain and what finds it (no patient data)."""
+
+    seq: int
+    kind: EntryKind
+    id: str
+    record_id: str
+    reference: str | None
+    at: str
+    event_kind: str | None
+    sha256: str
+    prev_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "id": self.id,
+            "record_id": self.record_id,
+            "reference": self.reference,
+            "at": self.at,
+            "event_kind": self.event_kind,
+            "sha256": self.sha256,
+            "prev_sha256": self.prev_sha256,
+        }
+
+    def line(self) -> bytes:
+        return canonical_json(self.to_json()) + b"\n"
+
+    @property
+    def timestamp(self) -> float:
+        return datetime.fromisoformat(self.at).timestamp()
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Row:
+        """Validate an index line (raises ValueError saying what is wrong)."""
+        if not isinstance(obj, dict) or set(obj) != ROW_KEYS:
+            raise ValueError("it does not have the index line fields")
+        seq, kind = obj["seq"], obj["kind"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise ValueError("its seq is not a positive integer")
+        if kind not in ("record", "event"):
+            raise ValueError("its kind is neither record nor event")
+        for key in ("id", "record_id"):
+            if not isinstance(obj[key], str) or not _ID.match(obj[key]):
+                raise ValueError(f"its {key} is not a record id")
+        for key in ("sha256", "prev_sha256"):
+            if not is_sha256_hex(obj[key]):
+                raise ValueError(f"its {key} is not a SHA-256")
+        if not isinstance(obj["at"], str):
+            raise ValueError("its time is not a string")
+        try:
+            datetime.fromisoformat(obj["at"]).timestamp()
+        except ValueError:
+            raise ValueError("its time is not an ISO date-time") from None
+        if kind == "record":
+            if obj["id"] != obj["record_id"] or not isinstance(obj["reference"], str):
+                raise ValueError("a record line needs its own id and a reference")
+            if obj["event_kind"] is not None:
+                raise ValueError("a record line has an event kind")
+        elif obj["event_kind"] not in _EVENT_KINDS or obj["reference"] is not None:
+            raise ValueError("an event line needs a known event kind and no reference")
+        return cls(
+            seq=seq,
+            kind=kind,
+            id=obj["id"],
+            record_id=obj["record_id"],
+            reference=obj["reference"],
+            at=obj["at"],
+            event_kind=obj["event_kind"],
+            sha256=obj["sha256"],
+            prev_sha256=obj["prev_sha256"],
+        )
+
+    @classmethod
+    def parse(cls, line: bytes) -> Row:
+        """An index line's bytes (without the newline) as a Row; ValueError if malformed."""
+        try:
+            obj = pydantic_core.from_json(line)
+        except (ValueError, RecursionError):
+            raise ValueError("it is not valid JSON") from None
+        return cls.from_json(obj)
+
+    @staticmethod
+    def of(seq: int, kind: EntryKind, prev: str, sha: str, data: dict[str, Any]) -> Row:
+        """The index line of an entry, from its (hash-checked) data; ValueError if the data
+        lacks what an index line needs."""
+        try:
+            if kind == "record":
+                obj = {
+                    "seq": seq,
+                    "kind": kind,
+                    "id": data["id"],
+                    "record_id": data["id"],
+                    "reference": data["reference"],
+                    "at": data["completed_at"],
+                    "event_kind": None,
+                    "sha256": sha,
+                    "prev_sha256": prev,
+                }
+            else:
+                obj = {
+                    "seq": seq,
+                    "kind": kind,
+                    "id": data["id"],
+                    "record_id": data["record_id"],
+                    "reference": None,
+                    "at": data["at"],
+                    "event_kind": data["kind"],
+                    "sha256": sha,
+                    "prev_sha256": prev,
+                }
+        except (KeyError, TypeError):
+            raise ValueError(f"it is not a valid {kind} (wrong schema)") from None
+        try:
+            return Row.from_json(obj)
+        except ValueError as exc:
+            raise ValueError(f"it is not a valid {kind} (wrong schema: {exc})") from None
+
+
+class EntryProblem(Exception):
+    """An entry file that is missing, refused, damaged or not the entry its name says."""
+
+    def __init__(self, path: Path, seq: int, what: str) -> None:
+        super().__init__(f"{path}: entry {seq} {what}")
+        self.path = path
+        self.seq = seq
+        self.what = what
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """An entry file whose hash was checked, with its data still undecoded or decoded."""
+
+    seq: int
+    kind: EntryKind
+    prev_sha256: str
+    sha256: str
+    data_json: bytes | None
+    """The data's canonical JSON (the fast path), or None when it was decoded already."""
+    decoded: dict[str, Any] | None
+
+    def data(self) -> dict[str, Any]:
+        if self.decoded is not None:
+            return self.decoded
+        assert self.data_json is not None
+        value = pydantic_core.from_json(self.data_json)
+        if not isinstance(value, dict):
+            raise ValueError("its data is not an object")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An entry file, read, checked against its own hash and validated as a model."""
+
+    seq: int
+    kind: EntryKind
+    prev_sha256: str
+    sha256: str
+    data: dict[str, Any]
+    model: ConsentRecord | RecordEvent
+
+    def row(self) -> Row:
+        return Row.of(self.seq, self.kind, self.prev_sha256, self.sha256, self.data)
+
+    @property
+    def stored_entry(self) -> StoredEntry:
+        return StoredEntry(seq=self.seq, sha256=self.sha256, prev_sha256=self.prev_sha256)
+
+
+def entry_file_bytes(doc: bytes) -> bytes:
+    """The entry file holding the canonical document ``doc`` (see chain.encode_entry)."""
+    return b"".join((ENTRY_FILE_OPEN, doc, ENTRY_FILE_CLOSE))
+
+
+def read_entry_bytes(path: Path, seq: int) -> bytes:
+    """An entry file's bytes; EntryProblem when missing or refused (a link, a special file,
+    too large); OSError when it exists but cannot be read (its owner or mode, the disk)."""
+    try:
+        return read_file(path, MAX_ENTRY_BYTES)
+    except FileNotFoundError:
+        raise EntryProblem(path, seq, "is missing (removed)") from None
+    except FileRefused as exc:
+        raise EntryProblem(path, seq, exc.reason) from None
+
+
+def split_entry(blob: bytes, path: Path, seq: int) -> RawEntry:
+    """Check an entry file's bytes against its own hash; EntryProblem if it fails.
+
+    In the canonical layout the hash is checked on the raw bytes; otherwise the JSON is
+    decoded and re-encoded (slower, same answer for an unchanged entry).
+    """
+    if blob.startswith(_DATA_OPEN):
+        tail = _TAIL.search(blob, max(len(_DATA_OPEN), len(blob) - _TAIL_MAX))
+        if tail is not None:
+            sha = tail.group(4).decode("ascii")
+            body_end = tail.start(4) - len(_SHA_KEY)
+            hasher = hashlib.sha256(blob[len(ENTRY_FILE_OPEN) : body_end])
+            hasher.update(b"}")
+            if hasher.hexdigest() == sha:
+                kind: EntryKind = "record" if tail.group(1) == b"record" else "event"
+                file_seq = int(tail.group(3))
+                if file_seq != seq:
+                    raise EntryProblem(
+                        path,
+                        seq,
+                        f"holds entry {file_seq} instead (entries were moved or reordered)",
+                    )
+                return RawEntry(
+                    seq=seq,
+                    kind=kind,
+                    prev_sha256=tail.group(2).decode("ascii"),
+                    sha256=sha,
+                    data_json=blob[len(_DATA_OPEN) : tail.start()],
+                    decoded=None,
+                )
+    return _split_slowly(blob, path, seq)
+
+
+def _split_slowly(blob: bytes, path: Path, seq: int) -> RawEntry:
+    if not blob.strip():
+        raise EntryProblem(path, seq, "is empty")
+    try:
+        tables = json.loads(blob.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise EntryProblem(path, seq, "is not UTF-8 text (damaged)") from None
+    except RecursionError:
+        raise EntryProblem(path, seq, "is nested too deeply to be an entry (damaged)") from None
+    except ValueError as exc:
+        raise EntryProblem(path, seq, f"is not valid JSON (truncated or damaged: {exc})") from None
+    if (
+        not isinstance(tables, dict)
+        or set(tables) != {ENTRY_TABLE}
+        or not isinstance(tables[ENTRY_TABLE], dict)
+        or set(tables[ENTRY_TABLE]) != {"1"}
+        or not isinstance(tables[ENTRY_TABLE]["1"], dict)
+    ):
+        raise EntryProblem(path, seq, "is not a store entry (wrong schema)")
+    doc: dict[str, Any] = tables[ENTRY_TABLE]["1"]
+    if set(doc) != ENTRY_KEYS:
+        raise EntryProblem(path, seq, "does not have the entry fields (wrong schema)")
+    file_seq, kind, prev, sha, data = (
+        doc["seq"],
+        doc["kind"],
+        doc["prev_sha256"],
+        doc["sha256"],
+        doc["data"],
+    )
+    if kind not in ("record", "event") or not is_sha256_hex(prev) or not is_sha256_hex(sha):
+        raise EntryProblem(path, seq, "has a malformed kind or hash (wrong schema)")
+    if not isinstance(data, dict) or not isinstance(file_seq, int) or isinstance(file_seq, bool):
+        raise EntryProblem(path, seq, "has malformed data or seq (wrong schema)")
+    try:
+        actual = entry_hash(file_seq, kind, prev, data)
+    except (ValueError, RecursionError):
+        raise EntryProblem(path, seq, "holds data that has no canonical JSON form") from None
+    if actual != sha:
+        raise EntryProblem(path, seq, "was changed: its content does not match its SHA-256")
+    if file_seq != seq:
+        raise EntryProblem(
+            path, seq, f"holds entry {file_seq} instead (entries were moved or reordered)"
+        )
+    return RawEntry(seq=seq, kind=kind, prev_sha256=prev, sha256=sha, data_json=None, decoded=data)
+
+
+def raw_row(raw: RawEntry, path: Path) -> Row:
+    """The index line a hash-checked entry implies; EntryProblem if its data cannot say."""
+    try:
+        return Row.of(raw.seq, raw.kind, raw.prev_sha256, raw.sha256, raw.data())
+    except (ValueError, RecursionError) as exc:
+        what = str(exc) if isinstance(exc, ValueError) else "it is nested too deeply"
+        raise EntryProblem(path, raw.seq, f"holds data that is not usable: {what}") from None
+
+
+def read_entry(path: Path, seq: int) -> Entry:
+    """Read entry ``seq`` from ``path``, check its hash and validate it; raise EntryProblem."""
+    raw = split_entry(read_entry_bytes(path, seq), path, seq)
+    try:
+        data = raw.data()
+    except (ValueError, RecursionError):
+        raise EntryProblem(path, seq, "holds data that is not valid JSON") from None
+    try:
+        model: ConsentRecord | RecordEvent = (
+            ConsentRecord.model_validate(data)
+            if raw.kind == "record"
+            else RecordEvent.model_validate(data)
+        )
+    except ValidationError as exc:
+        raise EntryProblem(
+            path, seq, f"is not a valid {raw.kind} (wrong schema: {exc.error_count()} errors)"
+        ) from None
+    return Entry(
+        seq=seq,
+        kind=raw.kind,
+        prev_sha256=raw.prev_sha256,
+        sha256=raw.sha256,
+        data=data,
+        model=model,
+    )

@@ -1,0 +1,441 @@
+"""Verify: prove that one consistent state of the store is what was written.
+
+1. Under the lock, and only for as long as it takes to read a few small things, take a
+   snapshot: the index's bytes, the chain's length (index lines plus entry files an
+   interrupted save left beyond them), entry files lying past a gap, the content archive's
+   names, the checkpoints and the public key. Saves then continue; entries appended after
+   the snapshot are not looked at, so a concurrent save never raises an alarm.
+2. Without the lock, walk entries 1 to n: each file must exist, be a regular file, be the
+   entry its name says, match its hash, follow the previous entry, and match its index line;
+   ids and references must be unique and every event must follow its record.
+3. Check the content archive (every record's content is archived and hashes to its name),
+   the stored checkpoints (each signed by the clinic's key and matching the chain), and the
+   anchors given from outside (``--expect``, the high-water mark).
+
+Nothing is written, swept, truncated or rebuilt: repairs are ``ims-kiosk reindex``'s.
+
+The walk checks each entry's hash on its raw bytes (:func:`~consent_records.store.entries.
+split_entry`) and decodes its data once, with pydantic-core's JSON parser, for the index
+comparison: about 2 s at 50,000 entries on one core (benchmarks/store.py prints it with
+the floor, reading and hashing alone).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from consent_records.base import (
+    GENESIS_HASH,
+    Anchor,
+    Checkpoint,
+    StoreCorrupt,
+    VerifyReport,
+)
+from consent_records.chain import is_sha256_hex, sha256_hex
+from consent_records.store.checkpoints import parse_checkpoints
+from consent_records.store.entries import EntryProblem, Row, raw_row, read_entry_bytes, split_entry
+from consent_records.store.layout import (
+    BLOCK,
+    CHECKPOINTS_NAME,
+    CONTENT_DIR,
+    ENTRIES_DIR,
+    INDEX_NAME,
+    KEYS_DIR,
+    MAX_CHECKPOINTS_BYTES,
+    MAX_CONTENT_BYTES,
+    MAX_INDEX_BYTES,
+    FileRefused,
+    access_problem,
+    content_path,
+    entry_file,
+    entry_path,
+    read_file,
+)
+
+if TYPE_CHECKING:
+    from consent_records.store.engine import TinyDBStore
+
+Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 500
+
+log_name = "consent_records.store"
+
+
+class _Failed(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+@dataclass
+class Snapshot:
+    length: int = 0
+    index_lines: list[bytes] = field(default_factory=list)
+    index_missing: bool = False
+    torn: bool = False
+    stray: str | None = None
+    content_names: list[str] = field(default_factory=list)
+    checkpoints: bytes | None = None
+    public_key: bytes | None = None
+    problem: str | None = None
+
+
+def _read_optional(path: Path, limit: int) -> bytes | None:
+    try:
+        return read_file(path, limit)
+    except FileNotFoundError:
+        return None
+
+
+def _describe(exc: OSError, path: Path) -> str:
+    if isinstance(exc, FileRefused):
+        return exc.sentence()
+    return access_problem(path) or f"{path} cannot be read ({exc.strerror or exc})"
+
+
+def take_snapshot(root: Path) -> Snapshot:
+    """What the store holds right now (call under the lock; reads only)."""
+    snap = Snapshot()
+    index = root / INDEX_NAME
+    try:
+        blob = _read_optional(index, MAX_INDEX_BYTES)
+    except OSError as exc:
+        snap.problem = _describe(exc, index)
+        return snap
+    if blob is None:
+        snap.index_missing = True
+        blob = b""
+    end = blob.rfind(b"\n") + 1
+    snap.index_lines = blob[: end - 1].split(b"\n") if end else []
+    snap.torn = end < len(blob)
+    length = len(snap.index_lines)
+    root_str = os.fspath(root)
+    while os.path.lexists(entry_file(root_str, length + 1)):
+        length += 1
+    snap.length = length
+    snap.stray = _stray_entry(root, length)
+    try:
+        snap.content_names = sorted(
+            name for name in os.listdir(root / CONTENT_DIR) if not name.startswith(".")
+        )
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        snap.problem = _describe(exc, root / CONTENT_DIR)
+    for name, limit, attr in (
+        (CHECKPOINTS_NAME, MAX_CHECKPOINTS_BYTES, "checkpoints"),
+        (f"{KEYS_DIR}/checkpoint-key.pub", 65536, "public_key"),
+    ):
+        try:
+            setattr(snap, attr, _read_optional(root / name, limit))
+        except OSError as exc:
+            snap.problem = snap.problem or _describe(exc, root / name)
+    return snap
+
+
+def _stray_entry(root: Path, head: int) -> str | None:
+    """An entry file beyond the chain's end (an entry before it was removed)."""
+    entries = root / ENTRIES_DIR
+    try:
+        blocks = sorted(os.listdir(entries))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for block in blocks:
+        if not block.isdigit() or int(block) < head // BLOCK:
+            continue
+        try:
+            names = sorted(os.listdir(entries / block))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            stem = name.removesuffix(".json")
+            if stem.isdigit() and int(stem) > head:
+                path = entries / block / name
+                return (
+                    f"entry {head + 1} at {entry_path(root, head + 1)} is missing (removed) "
+                    f"but {path} exists after it"
+                )
+    return None
+
+
+class _Walk:
+    """Step 2 and 3, over a snapshot."""
+
+    def __init__(self, root: Path, snap: Snapshot, wanted: set[int]) -> None:
+        self.root = root
+        self.snap = snap
+        self.records = 0
+        self.events = 0
+        self.head = GENESIS_HASH
+        self.wanted = wanted
+        self.hashes: dict[int, str] = {0: GENESIS_HASH}
+        self.ids: set[str] = set()
+        self.record_ids: set[str] = set()
+        self.references: set[str] = set()
+        self.content: dict[str, str] = {}
+        """Content hash -> the first entry shown it (its name for messages)."""
+
+    def entries(self, progress: Progress | None) -> None:
+        snap, root = self.snap, self.root
+        total = snap.length
+        lines = snap.index_lines
+        for seq in range(1, total + 1):
+            path = entry_path(root, seq)
+            line: Row | None = None
+            if seq <= len(lines):
+                try:
+                    line = Row.parse(lines[seq - 1])
+                    if line.seq != seq:
+                        raise ValueError(f"it is for entry {line.seq}")
+                except ValueError as exc:
+                    raise _Failed(
+                        f"line {seq} of the index {root / INDEX_NAME} is not valid ({exc}); "
+                        "the index is only a cache: `ims-kiosk reindex` rebuilds it"
+                    ) from None
+            name = f"entry {seq}" + (f" ({line.kind} {line.id})" if line is not None else "")
+            try:
+                raw = split_entry(read_entry_bytes(path, seq), path, seq)
+                row = raw_row(raw, path)
+            except EntryProblem as exc:
+                raise _Failed(f"{name} at {path} {exc.what}") from None
+            except OSError as exc:
+                raise _Failed(f"{name} at {path} cannot be read: {_describe(exc, path)}") from None
+            if line is None:
+                name = f"entry {seq} ({row.kind} {row.id})"
+            if raw.prev_sha256 != self.head:
+                raise _Failed(
+                    f"{name} at {path} does not follow the entry before it "
+                    "(an entry was changed, removed or reordered)"
+                )
+            if line is not None and line != row:
+                raise _Failed(f"{name} at {path} does not match the index (changed or replaced)")
+            self._unique(row, name, path)
+            if row.kind == "record":
+                self.records += 1
+                content = raw.data().get("content")
+                sha = content.get("sha256") if isinstance(content, dict) else None
+                if not is_sha256_hex(sha):
+                    raise _Failed(f"{name} at {path} does not name the content it was shown")
+                assert isinstance(sha, str)
+                self.content.setdefault(sha, name)
+            else:
+                self.events += 1
+            self.head = raw.sha256
+            if seq in self.wanted:
+                self.hashes[seq] = raw.sha256
+            if progress is not None and seq % PROGRESS_EVERY == 0:
+                progress(seq, total)
+        if progress is not None:
+            progress(total, total)
+
+    def _unique(self, row: Row, name: str, path: Path) -> None:
+        if row.id in self.ids:
+            raise _Failed(f"{name} at {path} repeats the id {row.id} of an earlier entry")
+        if row.kind == "record":
+            assert row.reference is not None
+            if row.reference in self.references:
+                raise _Failed(f"{name} at {path} repeats the reference {row.reference}")
+            self.references.add(row.reference)
+            self.record_ids.add(row.id)
+        elif row.record_id not in self.record_ids:
+            raise _Failed(
+                f"{name} at {path} is an event for record {row.record_id}, which is not "
+                "stored before it"
+            )
+        self.ids.add(row.id)
+
+    def tail(self) -> list[str]:
+        """The index's end, stray files; notes for what is not a problem."""
+        snap, root = self.snap, self.root
+        notes = []
+        lines = len(snap.index_lines)
+        if snap.torn and snap.length == lines:
+            seq = lines + 1
+            raise _Failed(
+                f"the index's last line (entry {seq}) is incomplete and entry {seq} does not "
+                f"exist at {entry_path(root, seq)}: an entry was removed after it was saved"
+            )
+        if snap.stray:
+            raise _Failed(snap.stray)
+        if snap.index_missing and snap.length:
+            notes.append(
+                "index.jsonl is missing: the kiosk rebuilds it when it starts, or run "
+                "`ims-kiosk reindex`."
+            )
+        elif snap.length > lines:
+            behind = snap.length - lines
+            notes.append(
+                f"the index lacks its last {behind} entr{'y' if behind == 1 else 'ies'} (an "
+                "interrupted save); the next save or `ims-kiosk reindex` adds "
+                f"{'it' if behind == 1 else 'them'}."
+            )
+        return notes
+
+    def archive(self) -> None:
+        """Every record's content is archived and every archived file hashes to its name."""
+        root = self.root
+        for sha, name in self.content.items():
+            path = content_path(root, sha)
+            try:
+                blob = read_file(path, MAX_CONTENT_BYTES)
+            except FileNotFoundError:
+                raise _Failed(
+                    f"content archive {path} (shown to {name}) is missing (removed)"
+                ) from None
+            except OSError as exc:
+                raise _Failed(
+                    f"content archive {path} (shown to {name}) cannot be read: "
+                    f"{_describe(exc, path)}"
+                ) from None
+            if sha256_hex(blob) != sha:
+                raise _Failed(
+                    f"content archive {path} (shown to {name}) does not match its SHA-256 (changed)"
+                )
+        for file_name in self.snap.content_names:
+            sha = file_name.removesuffix(".json")
+            if sha in self.content:
+                continue
+            path = root / CONTENT_DIR / file_name
+            if not (file_name.endswith(".json") and is_sha256_hex(sha)):
+                raise _Failed(f"{path} does not belong in the content archive")
+            try:
+                blob = read_file(path, MAX_CONTENT_BYTES)
+            except OSError as exc:
+                raise _Failed(
+                    f"content archive {path} cannot be read: {_describe(exc, path)}"
+                ) from None
+            if sha256_hex(blob) != sha:
+                raise _Failed(f"content archive {path} does not match its SHA-256 (changed)")
+
+
+def _checkpoints(walk: _Walk, found: list[Checkpoint]) -> None:
+    """Every stored checkpoint is signed by the store's key and matches the chain."""
+    from consent_records.keys import PublicKey
+
+    root, snap = walk.root, walk.snap
+    raw = snap.public_key
+    if raw is None:
+        raise _Failed(
+            f"the store holds {len(found)} signed checkpoint(s) but its public key "
+            f"{root / KEYS_DIR / 'checkpoint-key.pub'} is missing (removed)"
+        )
+    from consent_records.keys import KeyError_, _public_raw
+    from consent_records.store.layout import decode_json
+
+    path = root / KEYS_DIR / "checkpoint-key.pub"
+    try:
+        doc = decode_json(raw)
+        if not isinstance(doc, dict):
+            raise ValueError
+        public = PublicKey(raw=_public_raw(doc, path), path=path)
+    except (ValueError, KeyError_):
+        raise _Failed(f"the public key {path} is damaged or not a checkpoint key") from None
+    previous = 0
+    for number, checkpoint in enumerate(found, 1):
+        what = f"checkpoint {number} (entry {checkpoint.seq}, signed {checkpoint.at})"
+        if not public.verifies(checkpoint):
+            raise _Failed(
+                f"{what} in {root / CHECKPOINTS_NAME} does not carry a valid signature by the "
+                f"store's key {public.fingerprint} (changed, forged, or the key was replaced)"
+            )
+        if checkpoint.seq < previous:
+            raise _Failed(f"{what} goes back below the checkpoint before it (reordered)")
+        previous = checkpoint.seq
+        _anchor(walk, checkpoint.anchor(what))
+
+
+def _anchor(walk: _Walk, anchor: Anchor) -> None:
+    length = walk.snap.length
+    if anchor.seq > length:
+        raise _Failed(
+            f"the chain was cut or rolled back: {anchor.source} says entry {anchor.seq} had "
+            f"hash {anchor.head}, but the store holds only {length} entries (entries were "
+            "removed, or an older copy was restored)"
+        )
+    actual = walk.hashes.get(anchor.seq)
+    if actual != anchor.head:
+        raise _Failed(
+            f"the chain was rewritten: entry {anchor.seq} has hash {actual}, but "
+            f"{anchor.source} recorded {anchor.head} (entries before it were changed and "
+            "re-hashed, or another store was put in this one's place)"
+        )
+
+
+def _anchor_key(walk: _Walk, anchor: Anchor) -> None:
+    if anchor.key is None:
+        return
+    from consent_records.keys import KeyError_, PublicKey, _public_raw
+    from consent_records.store.layout import decode_json
+
+    path = walk.root / KEYS_DIR / "checkpoint-key.pub"
+    current = None
+    if walk.snap.public_key is not None:
+        try:
+            doc = decode_json(walk.snap.public_key)
+            if isinstance(doc, dict):
+                current = PublicKey(raw=_public_raw(doc, path), path=path).fingerprint
+        except (ValueError, KeyError_):
+            current = None
+    if current != anchor.key:
+        raise _Failed(
+            f"the checkpoint key was replaced: {anchor.source} was signed by key "
+            f"{anchor.key}, but the store's key is {current or 'missing'}"
+        )
+
+
+def verify_store(
+    store: TinyDBStore, *, expect: Sequence[Anchor] = (), progress: Progress | None = None
+) -> VerifyReport:
+    import logging
+
+    log = logging.getLogger(log_name)
+    root = store.data_dir
+    with store._locked(write=False, doing="taking a consistent snapshot to verify"):
+        snap = take_snapshot(root)
+    found: list[Checkpoint] = []
+    problem = snap.problem
+    if problem is None and snap.checkpoints:
+        try:
+            found = parse_checkpoints(snap.checkpoints, root / CHECKPOINTS_NAME)
+        except StoreCorrupt as exc:
+            problem = str(exc)
+    wanted = {c.seq for c in found} | {a.seq for a in expect}
+    walk = _Walk(root, snap, wanted)
+    notes: list[str] = []
+    if problem is None:
+        try:
+            walk.entries(progress)
+            notes += walk.tail()
+            walk.archive()
+            if found:
+                _checkpoints(walk, found)
+            for anchor in expect:
+                _anchor(walk, anchor)
+                _anchor_key(walk, anchor)
+        except _Failed as failed:
+            problem = failed.problem
+    if problem is None and not found:
+        notes.append(
+            "No signed checkpoint yet: run `ims-kiosk checkpoint` regularly so that cutting "
+            "or rewriting the chain is caught (docs/storage.md)."
+        )
+    report = VerifyReport(
+        records=walk.records,
+        events=walk.events,
+        chain_head=walk.head,
+        chain_length=snap.length if problem is None else 0,
+        problem=problem,
+        notes=tuple(notes),
+        checkpoints=len(found),
+        last_checkpoint=found[-1] if found else None,
+        anchors=len(expect) if problem is None else 0,
+    )
+    if problem is not None:
+        log.error("verify of %s failed: %s", root, problem)
+    else:
+        log.info("verify of %s: %s", root, report.summary_line())
+    return report
