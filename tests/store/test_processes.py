@@ -11,11 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-
-from consent_records.store import open_store
-
 from .conftest import open_new
-
 from .harness import temp_files
 
 WRITER = Path(__file__).with_name("writer.py")

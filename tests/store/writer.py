@@ -22,8 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import make_event, make_record, open_new
 
-from consent_records.store import open_store
-
 
 def _say(fd: int, text: str) -> None:
     os.write(fd, text.encode() + b"\n")  # one write per line: whole lines in the pipe
