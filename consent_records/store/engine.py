@@ -51,8 +51,8 @@ from consent_records.store.entries import (
     EntryProblem,
     Row,
     entry_file_bytes,
+    read_ahead,
     read_entry,
-    read_entry_bytes,
     split_entry,
 )
 from consent_records.store.index import Index
@@ -805,20 +805,26 @@ class TinyDBStore:
             self._refresh()
             rows = list(self._index.full().rows)
         total = len(rows)
-        for row in rows:
-            path = entry_path(self._root, row.seq)
+        for (seq, got), row in zip(read_ahead(self._root_str, total), rows, strict=True):
+            path = entry_file(self._root_str, seq)
             try:
-                raw = split_entry(read_entry_bytes(path, row.seq), path, row.seq)
+                if isinstance(got, FileNotFoundError):
+                    raise EntryProblem(path, seq, "is missing (removed)")
+                if isinstance(got, FileRefused):
+                    raise EntryProblem(path, seq, got.reason)
+                if isinstance(got, OSError):
+                    raise unreadable(self._root, path, got)
+                raw = split_entry(got, path, seq)
             except EntryProblem as problem:
-                raise StoreCorrupt(f"{problem} {RESTORE_HINT}", path=path) from None
+                raise StoreCorrupt(f"{problem} {RESTORE_HINT}", path=Path(path)) from None
             if (raw.sha256, raw.prev_sha256, raw.kind) != (row.sha256, row.prev_sha256, row.kind):
                 raise StoreCorrupt(
-                    f"{path}: entry {row.seq} does not match the index (changed, removed or "
+                    f"{path}: entry {seq} does not match the index (changed, removed or "
                     f"replaced). {RESTORE_HINT}",
-                    path=path,
+                    path=Path(path),
                 )
-            if progress is not None and row.seq % 512 == 0:
-                progress(row.seq, total)
+            if progress is not None and seq % 512 == 0:
+                progress(seq, total)
         if progress is not None:
             progress(total, total)
 

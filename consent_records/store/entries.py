@@ -15,9 +15,13 @@ it still verifies when its content is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import queue
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +41,7 @@ from consent_records.store.layout import (
     ENTRY_TABLE,
     MAX_ENTRY_BYTES,
     FileRefused,
+    entry_file,
     read_file,
 )
 
@@ -153,6 +158,31 @@ class Row:
         return cls.from_json(obj)
 
     @staticmethod
+    def line_of(seq: int, kind: EntryKind, prev: str, sha: str, data: dict[str, Any]) -> bytes:
+        """The canonical index line (without its newline) an entry's data implies, built
+        without validating it (KeyError when a field is missing): verify compares it with
+        the stored line byte for byte, and decodes only a line that differs."""
+        if kind == "record":
+            at, record_id, reference = data["completed_at"], data["id"], data["reference"]
+            event_kind = None
+        else:
+            at, record_id, reference = data["at"], data["record_id"], None
+            event_kind = data["kind"]
+        return canonical_json(
+            {
+                "at": at,
+                "event_kind": event_kind,
+                "id": data["id"],
+                "kind": kind,
+                "prev_sha256": prev,
+                "record_id": record_id,
+                "reference": reference,
+                "seq": seq,
+                "sha256": sha,
+            }
+        )
+
+    @staticmethod
     def of(seq: int, kind: EntryKind, prev: str, sha: str, data: dict[str, Any]) -> Row:
         """The index line of an entry, from its (hash-checked) data; ValueError if the data
         lacks what an index line needs."""
@@ -192,9 +222,9 @@ class Row:
 class EntryProblem(Exception):
     """An entry file that is missing, refused, damaged or not the entry its name says."""
 
-    def __init__(self, path: Path, seq: int, what: str) -> None:
+    def __init__(self, path: Path | str, seq: int, what: str) -> None:
         super().__init__(f"{path}: entry {seq} {what}")
-        self.path = path
+        self.path = Path(path)
         self.seq = seq
         self.what = what
 
@@ -256,7 +286,7 @@ def read_entry_bytes(path: Path, seq: int) -> bytes:
         raise EntryProblem(path, seq, exc.reason) from None
 
 
-def split_entry(blob: bytes, path: Path, seq: int) -> RawEntry:
+def split_entry(blob: bytes, path: Path | str, seq: int) -> RawEntry:
     """Check an entry file's bytes against its own hash; EntryProblem if it fails.
 
     In the canonical layout the hash is checked on the raw bytes; otherwise the JSON is
@@ -289,7 +319,7 @@ def split_entry(blob: bytes, path: Path, seq: int) -> RawEntry:
     return _split_slowly(blob, path, seq)
 
 
-def _split_slowly(blob: bytes, path: Path, seq: int) -> RawEntry:
+def _split_slowly(blob: bytes, path: Path | str, seq: int) -> RawEntry:
     if not blob.strip():
         raise EntryProblem(path, seq, "is empty")
     try:
@@ -342,6 +372,42 @@ def raw_row(raw: RawEntry, path: Path) -> Row:
     except (ValueError, RecursionError) as exc:
         what = str(exc) if isinstance(exc, ValueError) else "it is nested too deeply"
         raise EntryProblem(path, raw.seq, f"holds data that is not usable: {what}") from None
+
+
+def read_ahead(root: str, last: int, first: int = 1) -> Iterator[tuple[int, bytes | OSError]]:
+    """Entries ``first``..``last`` of the store at ``root`` as ``(seq, bytes or the error
+    reading them)``, read by a helper thread a batch ahead of the caller, so that waiting
+    for the disk overlaps with checking what was read (verify, the start-up check)."""
+    batch = 256
+    ready: queue.Queue[list[bytes | OSError] | None] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def read() -> None:
+        for start in range(first, last + 1, batch):
+            if stop.is_set():
+                return
+            chunk: list[bytes | OSError] = []
+            for seq in range(start, min(start + batch, last + 1)):
+                try:
+                    chunk.append(read_file(entry_file(root, seq), MAX_ENTRY_BYTES))
+                except OSError as exc:
+                    chunk.append(exc)
+            ready.put(chunk)
+        ready.put(None)
+
+    reader = threading.Thread(target=read, name="entry-reader", daemon=True)
+    reader.start()
+    seq = first
+    try:
+        while (chunk := ready.get()) is not None:
+            for item in chunk:
+                yield seq, item
+                seq += 1
+    finally:
+        stop.set()
+        while reader.is_alive():
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.05)
 
 
 def read_entry(path: Path, seq: int) -> Entry:

@@ -37,7 +37,7 @@ from consent_records.base import (
 )
 from consent_records.chain import is_sha256_hex, sha256_hex
 from consent_records.store.checkpoints import parse_checkpoints
-from consent_records.store.entries import EntryProblem, Row, raw_row, read_entry_bytes, split_entry
+from consent_records.store.entries import EntryProblem, Row, raw_row, read_ahead, split_entry
 from consent_records.store.layout import (
     BLOCK,
     CHECKPOINTS_NAME,
@@ -179,51 +179,99 @@ class _Walk:
         self.content: dict[str, str] = {}
         """Content hash -> the first entry shown it (its name for messages)."""
 
-    def entries(self, progress: Progress | None) -> None:
-        snap, root = self.snap, self.root
-        total = snap.length
-        lines = snap.index_lines
-        for seq in range(1, total + 1):
-            path = entry_path(root, seq)
-            line: Row | None = None
-            if seq <= len(lines):
-                try:
-                    line = Row.parse(lines[seq - 1])
-                    if line.seq != seq:
-                        raise ValueError(f"it is for entry {line.seq}")
-                except ValueError as exc:
-                    raise _Failed(
-                        f"line {seq} of the index {root / INDEX_NAME} is not valid ({exc}); "
-                        "the index is only a cache: `ims-kiosk reindex` rebuilds it"
-                    ) from None
-            name = f"entry {seq}" + (f" ({line.kind} {line.id})" if line is not None else "")
+    def _name(self, seq: int) -> str:
+        """``entry 7 (record <id>)`` from its index line when it has a valid one."""
+        lines = self.snap.index_lines
+        if seq <= len(lines):
             try:
-                raw = split_entry(read_entry_bytes(path, seq), path, seq)
-                row = raw_row(raw, path)
+                line = Row.parse(lines[seq - 1])
+            except ValueError:
+                return f"entry {seq}"
+            return f"entry {seq} ({line.kind} {line.id})"
+        return f"entry {seq}"
+
+    def _index_line_differs(self, seq: int, row: Row) -> bool:
+        """The index line for ``seq`` is not byte for byte what the entry implies: decode
+        it; True if it says something else, _Failed if it is not a valid line at all."""
+        try:
+            line = Row.parse(self.snap.index_lines[seq - 1])
+            if line.seq != seq:
+                raise ValueError(f"it is for entry {line.seq}")
+        except ValueError as exc:
+            raise _Failed(
+                f"line {seq} of the index {self.root / INDEX_NAME} is not valid ({exc}); the "
+                "index is only a cache: `ims-kiosk reindex` rebuilds it"
+            ) from None
+        return line != row
+
+    def entries(self, progress: Progress | None) -> None:
+        root_str = os.fspath(self.root)
+        total = self.snap.length
+        lines = self.snap.index_lines
+        in_index = len(lines)
+        ids, references, record_ids = self.ids, self.references, self.record_ids
+        for seq, got in read_ahead(root_str, total):
+            path = entry_file(root_str, seq)
+            if isinstance(got, BaseException):
+                if isinstance(got, FileNotFoundError):
+                    what = "is missing (removed)"
+                elif isinstance(got, FileRefused):
+                    what = got.reason
+                else:
+                    what = f"cannot be read: {_describe(got, Path(path))}"
+                raise _Failed(f"{self._name(seq)} at {path} {what}")
+            try:
+                raw = split_entry(got, path, seq)
+                data = raw.data()
+                line = Row.line_of(seq, raw.kind, raw.prev_sha256, raw.sha256, data)
+                entry_id, kind = data["id"], raw.kind
+                hash(entry_id)
             except EntryProblem as exc:
-                raise _Failed(f"{name} at {path} {exc.what}") from None
-            except OSError as exc:
-                raise _Failed(f"{name} at {path} cannot be read: {_describe(exc, path)}") from None
-            if line is None:
-                name = f"entry {seq} ({row.kind} {row.id})"
+                raise _Failed(f"{self._name(seq)} at {path} {exc.what}") from None
+            except (ValueError, RecursionError, KeyError, TypeError):
+                raise _Failed(
+                    f"{self._name(seq)} at {path} holds data that is not a valid entry"
+                ) from None
+            name = f"entry {seq} ({kind} {entry_id})"
             if raw.prev_sha256 != self.head:
                 raise _Failed(
                     f"{name} at {path} does not follow the entry before it "
                     "(an entry was changed, removed or reordered)"
                 )
-            if line is not None and line != row:
-                raise _Failed(f"{name} at {path} does not match the index (changed or replaced)")
-            self._unique(row, name, path)
-            if row.kind == "record":
+            if seq <= in_index and lines[seq - 1] != line:
+                try:
+                    row = raw_row(raw, Path(path))
+                except EntryProblem as exc:
+                    raise _Failed(f"{name} at {path} {exc.what}") from None
+                if self._index_line_differs(seq, row):
+                    raise _Failed(
+                        f"{name} at {path} does not match the index (changed or replaced)"
+                    )
+            if entry_id in ids:
+                raise _Failed(f"{name} at {path} repeats the id {entry_id} of an earlier entry")
+            ids.add(entry_id)
+            if kind == "record":
                 self.records += 1
-                content = raw.data().get("content")
+                reference = data.get("reference")
+                if not isinstance(reference, str) or reference in references:
+                    raise _Failed(f"{name} at {path} repeats the reference {reference}")
+                references.add(reference)
+                record_ids.add(entry_id)
+                content = data.get("content")
                 sha = content.get("sha256") if isinstance(content, dict) else None
                 if not is_sha256_hex(sha):
                     raise _Failed(f"{name} at {path} does not name the content it was shown")
                 assert isinstance(sha, str)
-                self.content.setdefault(sha, name)
+                if sha not in self.content:
+                    self.content[sha] = name
             else:
                 self.events += 1
+                record_id = data.get("record_id")
+                if not isinstance(record_id, str) or record_id not in record_ids:
+                    raise _Failed(
+                        f"{name} at {path} is an event for record {record_id}, which is not "
+                        "stored before it"
+                    )
             self.head = raw.sha256
             if seq in self.wanted:
                 self.hashes[seq] = raw.sha256
@@ -231,22 +279,6 @@ class _Walk:
                 progress(seq, total)
         if progress is not None:
             progress(total, total)
-
-    def _unique(self, row: Row, name: str, path: Path) -> None:
-        if row.id in self.ids:
-            raise _Failed(f"{name} at {path} repeats the id {row.id} of an earlier entry")
-        if row.kind == "record":
-            assert row.reference is not None
-            if row.reference in self.references:
-                raise _Failed(f"{name} at {path} repeats the reference {row.reference}")
-            self.references.add(row.reference)
-            self.record_ids.add(row.id)
-        elif row.record_id not in self.record_ids:
-            raise _Failed(
-                f"{name} at {path} is an event for record {row.record_id}, which is not "
-                "stored before it"
-            )
-        self.ids.add(row.id)
 
     def tail(self) -> list[str]:
         """The index's end, stray files; notes for what is not a problem."""
