@@ -200,7 +200,7 @@ class ConsentStore(Protocol):
     def verify(
         self,
         *,
-        expect: Sequence[Anchor] = (),
+        expect: Sequence[Anchor | Checkpoint] = (),
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
         """Re-hash every entry of one consistent state (the chain up to a head taken under

@@ -46,7 +46,7 @@ MIN_PASSPHRASE = 12
 _MAX_KEY_FILE = 64 * 1024
 
 
-class KeyError_(Exception):
+class KeyProblem(Exception):
     """A key problem for the person at the terminal (one sentence, no traceback)."""
 
 
@@ -95,7 +95,7 @@ def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 def check_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
-        raise KeyError_(
+        raise KeyProblem(
             f"The passphrase must be at least {MIN_PASSPHRASE} characters (a few unrelated "
             "words are easy to remember and hard to guess)."
         )
@@ -111,7 +111,7 @@ def create_key(keys_dir: Path, passphrase: str) -> PublicKey:
     private_path, public_path = keys_dir / PRIVATE_NAME, keys_dir / PUBLIC_NAME
     for path in (private_path, public_path):
         if os.path.lexists(path):
-            raise KeyError_(
+            raise KeyProblem(
                 f"{path} already exists: this clinic has a checkpoint key. Keep using it (a "
                 "new key would not vouch for the checkpoints already made); to replace a lost "
                 "or exposed key, move the old files aside first (see docs/storage.md)."
@@ -156,25 +156,25 @@ def _load_doc(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise
     except FileRefused as exc:
-        raise KeyError_(f"{exc.sentence()}.") from None
+        raise KeyProblem(f"{exc.sentence()}.") from None
     except OSError as exc:
-        raise KeyError_(f"{path} cannot be read ({exc.strerror or exc}).") from None
+        raise KeyProblem(f"{path} cannot be read ({exc.strerror or exc}).") from None
     try:
         doc = json.loads(blob.decode("utf-8"))
     except (ValueError, RecursionError):
-        raise KeyError_(f"{path} is not a checkpoint key file (damaged).") from None
+        raise KeyProblem(f"{path} is not a checkpoint key file (damaged).") from None
     if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
-        raise KeyError_(f"{path} is not a checkpoint key file.")
+        raise KeyProblem(f"{path} is not a checkpoint key file.")
     return doc
 
 
-def _public_raw(doc: dict[str, Any], path: Path) -> bytes:
+def public_raw_of(doc: dict[str, Any], path: Path) -> bytes:
     try:
         raw = _unb64(str(doc["public_key"]))
     except (KeyError, ValueError):
-        raise KeyError_(f"{path} is not a checkpoint key file (damaged).") from None
+        raise KeyProblem(f"{path} is not a checkpoint key file (damaged).") from None
     if len(raw) != 32:
-        raise KeyError_(f"{path} is not a checkpoint key file (damaged).")
+        raise KeyProblem(f"{path} is not a checkpoint key file (damaged).")
     return raw
 
 
@@ -185,7 +185,7 @@ def load_public(keys_dir: Path) -> PublicKey | None:
         doc = _load_doc(path)
     except FileNotFoundError:
         return None
-    return PublicKey(raw=_public_raw(doc, path), path=path)
+    return PublicKey(raw=public_raw_of(doc, path), path=path)
 
 
 class Signer:
@@ -214,11 +214,11 @@ def unseal(private_path: Path, passphrase: str) -> Signer:
     try:
         doc = _load_doc(private_path)
     except FileNotFoundError:
-        raise KeyError_(
+        raise KeyProblem(
             f"There is no checkpoint key at {private_path}. Make one with "
             "`ims-kiosk keys init`, or name it with --key."
         ) from None
-    public_raw = _public_raw(doc, private_path)
+    public_raw = public_raw_of(doc, private_path)
     try:
         kdf, cipher = doc["kdf"], doc["cipher"]
         if kdf["name"] != "scrypt" or cipher["name"] != "aes-256-gcm":
@@ -228,13 +228,13 @@ def unseal(private_path: Path, passphrase: str) -> Signer:
             raise ValueError
         salt, nonce, sealed = _unb64(kdf["salt"]), _unb64(cipher["nonce"]), _unb64(cipher["sealed"])
     except (KeyError, TypeError, ValueError):
-        raise KeyError_(f"{private_path} is not a checkpoint key file (damaged).") from None
+        raise KeyProblem(f"{private_path} is not a checkpoint key file (damaged).") from None
     try:
         seed = AESGCM(_derive(passphrase, salt, n, r, p)).decrypt(
             nonce, sealed, KEY_FORMAT.encode() + public_raw
         )
     except (InvalidTag, ValueError):
-        raise KeyError_(
+        raise KeyProblem(
             "That passphrase does not open the checkpoint key (or the key file was changed). "
             "Nothing was signed."
         ) from None
@@ -245,5 +245,5 @@ def unseal(private_path: Path, passphrase: str) -> Signer:
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
     if derived != public_raw:
-        raise KeyError_(f"{private_path} is not a consistent key file (damaged).")
+        raise KeyProblem(f"{private_path} is not a consistent key file (damaged).")
     return signer

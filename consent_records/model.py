@@ -57,6 +57,12 @@ NoteText = Annotated[
     str, AfterValidator(_clean_note), StringConstraints(min_length=1, max_length=NOTE_MAX)
 ]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
+ClinicLine = Annotated[
+    str, AfterValidator(_clean_name), StringConstraints(min_length=1, max_length=NAME_MAX)
+]
+ZoneName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$", max_length=64)
+]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Reference = Annotated[str, StringConstraints(pattern=REFERENCE_PATTERN)]
 RecordId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -231,10 +237,20 @@ class ConsentRecord(Model):
     id: RecordId = Field(default_factory=new_record_id)
     reference: Reference = Field(default_factory=new_reference)
     clinic_name: PersonName
+    clinic_address: Annotated[list[ClinicLine], Field(max_length=4)] | None = None
+    """The clinic's address as it was when the patient signed (None in records made before
+    the record carried it: a PDF then prints the name alone, never today's settings)."""
+    clinic_phone: ClinicLine | None = None
+    timezone: ZoneName | None = None
+    """The clinic's IANA time zone at signing; a PDF prints every time in it."""
     kiosk_id: ShortText
     app_version: ShortText
     started_at: AwareDatetime
     completed_at: AwareDatetime
+    """Wall-clock times as the kiosk's clock read them (see ``elapsed_seconds``)."""
+    elapsed_seconds: Annotated[float, Field(ge=0)] | None = None
+    """Start to signing on the monotonic clock, which a clock change cannot move. When the
+    wall clock was stepped during the session the two disagree, and both are kept."""
     physiotherapist: Physiotherapist
     patient: Patient
     substitute: SubstituteDecisionMaker | None = None
@@ -255,7 +271,9 @@ class ConsentRecord(Model):
             raise ValueError(
                 f"status {self.status.value} does not follow from decision {self.decision.value}"
             )
-        if self.completed_at < self.started_at:
+        if self.completed_at < self.started_at and self.elapsed_seconds is None:
+            # Allowed only with the measured duration: the kiosk's clock was set back
+            # during the session, and the record says so rather than inventing times.
             raise ValueError("completed_at is before started_at")
         if (self.signature.signer == "substitute") != (self.substitute is not None):
             raise ValueError("the signer must be the substitute decision-maker when there is one")
@@ -267,6 +285,15 @@ class ConsentRecord(Model):
     @property
     def signer_name(self) -> str:
         return self.substitute.full_name if self.substitute else self.patient.full_name
+
+    @property
+    def clock_step_seconds(self) -> float:
+        """How far the wall clock moved against the measured duration (0 when it did not,
+        or when the record does not say)."""
+        if self.elapsed_seconds is None:
+            return 0.0
+        wall = (self.completed_at - self.started_at).total_seconds()
+        return wall - self.elapsed_seconds
 
     @property
     def missed_questions(self) -> list[str]:

@@ -33,9 +33,11 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Annotated, Any
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from consent_records.base import VerifyReport
 from consent_records.model import (
     ConsentRecord,
     EventKind,
@@ -51,6 +53,7 @@ __all__ = [
     "STATUS_WORDING",
     "TITLE",
     "ClinicHeader",
+    "clinic_header_for",
     "qr_payload",
     "render_consent_pdf",
 ]
@@ -117,6 +120,22 @@ class ClinicHeader(BaseModel):
     name: ClinicText
     address_lines: tuple[ClinicText, ...] = ()
     phone: ClinicText | None = None
+    timezone: str | None = None
+    """The IANA zone every time is printed in (None: each time in its own stored offset)."""
+    details_recorded: bool = True
+    """False for a record made before records carried the clinic's address and phone: the
+    letterhead then says so instead of printing whatever the settings say today."""
+
+
+def clinic_header_for(record: ConsentRecord) -> ClinicHeader:
+    """The letterhead a record was signed under, from the record itself."""
+    return ClinicHeader(
+        name=record.clinic_name,
+        address_lines=tuple(record.clinic_address or ()),
+        phone=record.clinic_phone,
+        timezone=record.timezone,
+        details_recorded=record.clinic_address is not None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,6 +206,38 @@ def _wrapped(text: str, width: float, *, font: str, size: float) -> str:
     from reportlab.lib.utils import simpleSplit
 
     return "\n".join(simpleSplit(text, font, size, width))
+
+
+def _clock_note(record: ConsentRecord) -> str:
+    """Markup-safe note when the kiosk's clock was changed during the session."""
+    step = record.clock_step_seconds
+    if abs(step) < 60 or record.elapsed_seconds is None:
+        return ""
+    direction = "back" if step < 0 else "forward"
+    return (
+        f". <b>The kiosk's clock was set {direction} by {_duration(abs(step))} during the "
+        f"session</b>; measured duration {_duration(record.elapsed_seconds)}"
+    )
+
+
+def _verification_text(report: VerifyReport | None) -> tuple[str, bool]:
+    """What the integrity block says about the store as a whole, and whether it failed."""
+    if report is None:
+        return "Not checked at this export.", False
+    if not report.ok:
+        return (
+            f"FAILED at export: {report.problem}. Do not rely on this record's figures until "
+            "an administrator has checked the store (docs/storage.md).",
+            True,
+        )
+    text = (
+        f"Verified at export: {report.records} records and {report.events} events match "
+        f"the chain up to entry {report.chain_length}"
+    )
+    if report.last_checkpoint is not None:
+        last = report.last_checkpoint
+        text += f"; signed checkpoint at entry {last.seq} ({last.at}) holds"
+    return text + ".", False
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,6 +713,7 @@ def render_consent_pdf(
     clinic: ClinicHeader,
     *,
     generated_at: datetime,
+    verification: VerifyReport | None = None,
 ) -> bytes:
     """Render the consent summary of ``stored`` as PDF bytes (Letter, about three pages).
 
@@ -673,6 +725,8 @@ def render_consent_pdf(
         clinic: the letterhead.
         generated_at: the export time printed on the PDF and written as its creation date
             (never ``now()`` inside, so the same inputs give the same bytes).
+        verification: the store's verify report at export, printed on the integrity block
+            (a store that failed verification is said to have failed, in the flag colours).
     """
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import letter
@@ -681,6 +735,13 @@ def render_consent_pdf(
     _register_fonts()
     st = _styles()
     record = stored.record
+    # Every time in the record's own zone (never the exporting command's settings).
+    zone = ZoneInfo(clinic.timezone) if clinic.timezone else record.completed_at.tzinfo
+    generated_at = generated_at.astimezone(zone)
+
+    def when(moment: datetime) -> str:
+        return _when(moment.astimezone(zone))
+
     patient = record.patient
     status = stored.status
     # SimpleDocTemplate's frame pads 6 pt on each side.
@@ -701,6 +762,8 @@ def render_consent_pdf(
     clinic_lines += [para(_esc(line), "base") for line in clinic.address_lines]
     if clinic.phone:
         clinic_lines.append(para(f"Tel. {_esc(clinic.phone)}", "base"))
+    if not clinic.details_recorded:
+        clinic_lines.append(para("Address and phone were not recorded with this record.", "small"))
     ref_block = [
         para("Reference", "ref_label"),
         para(_esc(record.reference), "ref"),
@@ -722,8 +785,8 @@ def render_consent_pdf(
     story.append(para(_esc(TITLE), "title"))
     story.append(
         para(
-            f"Generated {_esc(_when(generated_at))} from the kiosk record completed "
-            f"{_esc(_when(record.completed_at))}.",
+            f"Generated {_esc(when(generated_at))} from the kiosk record completed "
+            f"{_esc(when(record.completed_at))}.",
             "small",
         )
     )
@@ -805,8 +868,9 @@ def render_consent_pdf(
         [
             "At the kiosk",
             para(
-                f"{_esc(_when(record.started_at))} to {_esc(_when(record.completed_at))}; "
-                f"kiosk {_esc(record.kiosk_id)}, app {_esc(record.app_version)}",
+                f"{_esc(when(record.started_at))} to {_esc(when(record.completed_at))}; "
+                f"kiosk {_esc(record.kiosk_id)}, app {_esc(record.app_version)}"
+                + _clock_note(record),
                 "cell",
             ),
             "",
@@ -1006,7 +1070,7 @@ def render_consent_pdf(
         [
             ["Signed by", para(signer, "cell")],
             ["Typed name", para(_esc(signature.typed_name), "sig_typed")],
-            ["Signed at", _when(signature.signed_at)],
+            ["Signed at", when(signature.signed_at)],
             ["Method", _wrapped(method, info_width - 58, font=_FONT, size=8.6)],
         ],
         [58, info_width - 58],
@@ -1048,7 +1112,7 @@ def render_consent_pdf(
             note = _esc(event.note) if event.note else ""
             rows.append(
                 [
-                    para(_esc(_when(event.at)), "cell"),
+                    para(_esc(when(event.at)), "cell"),
                     para(_esc(EVENT_WORDING.get(event.kind, event.kind.value)), "cell"),
                     para(_esc(event.actor), "cell"),
                     para(note, "cell"),
@@ -1060,18 +1124,24 @@ def render_consent_pdf(
 
     # --- Integrity -------------------------------------------------------------------------
     qr_value = qr_payload(stored)
+    length = stored.chain_length
+    check_text, check_failed = _verification_text(verification)
     integrity = [
-        # Plain strings: drawn as they are, never parsed as markup.
-        ["Record hash", stored.entry.sha256],
-        ["Chain position", f"Entry {stored.entry.seq}"],
+        # Plain strings: drawn as they are, never parsed as markup. "SEQ:HASH" is what
+        # `ims-kiosk verify --expect` takes, so a printed copy anchors the chain.
+        ["Record (entry:hash)", f"{stored.entry.seq}:{stored.entry.sha256}"],
         ["Previous hash", stored.entry.prev_sha256],
-        ["Chain head at export", stored.chain_head],
-        ["Generated", _when(generated_at)],
+        [
+            "Chain head at export",
+            f"{length}:{stored.chain_head}" if length is not None else stored.chain_head,
+        ],
+        ["Store check", para(_esc(check_text), "flag" if check_failed else "cell")],
+        ["Generated", when(generated_at)],
         [
             para(
-                "The store's verify command recomputes these SHA-256 hashes; a changed, "
-                "removed or reordered record no longer matches. The QR code holds only the "
-                "reference, record id and record hash.",
+                "`ims-kiosk verify --expect ENTRY:HASH` with the chain head above proves the "
+                "store still holds this record and everything before the export, unchanged. "
+                "The QR code holds only the reference, record id and record hash.",
                 "small",
             ),
             "",
@@ -1093,6 +1163,11 @@ def render_consent_pdf(
                                 extra=[
                                     ("FONTSIZE", (1, 0), (1, -1), 7.4),
                                     ("SPAN", (0, 5), (1, 5)),
+                                    *(
+                                        [("BACKGROUND", (0, 3), (1, 3), flag_fill)]
+                                        if check_failed
+                                        else []
+                                    ),
                                     ("LEFTPADDING", (0, 0), (-1, -1), 0),
                                     ("TOPPADDING", (0, 0), (-1, -1), 1),
                                     ("BOTTOMPADDING", (0, 0), (-1, -1), 1),

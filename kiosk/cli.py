@@ -5,22 +5,35 @@
     ims-kiosk demo --records N          add N synthetic records
     ims-kiosk pdf REFERENCE --out FILE  write one record's PDF summary
     ims-kiosk verify                    check every record and event against the chain
+    ims-kiosk reindex                   rebuild the index from the entry files
     ims-kiosk backup --out DIR          write a consistent, verified copy of the store
+    ims-kiosk keys init | show          make or show the clinic's checkpoint key
+    ims-kiosk checkpoint                sign the chain's head with the clinic's key
 
 Every command takes ``--data-dir DIR`` (or IMS_KIOSK_DATA_DIR) and ``--config FILE`` (or
 IMS_KIOSK_CONFIG), before or after the command's name. Problems are reported as plain
-sentences on stderr with a non-zero exit code; details go to ``<data-dir>/logs``.
+sentences on stderr with a non-zero exit code, never a traceback; details go to
+``<data-dir>/logs``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kiosk import __version__
+
+if TYPE_CHECKING:
+    from consent_records.base import Anchor, Checkpoint, VerifyReport
+    from consent_records.store import TinyDBStore
+    from kiosk.services import KioskServices
 
 log = logging.getLogger("kiosk.cli")
 
@@ -42,6 +55,21 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--config", type=Path, default=default, metavar="FILE",
         help="clinic settings in TOML (default: the demo clinic, or IMS_KIOSK_CONFIG)",
+    )  # fmt: skip
+
+
+def _state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, metavar="DIR",
+        help="where the high-water mark is kept, apart from the data directory (default: "
+        "~/.local/state/ims-kiosk, or IMS_KIOSK_STATE_DIR)",
+    )  # fmt: skip
+
+
+def _passphrase_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--passphrase-stdin", action="store_true",
+        help="read the key's passphrase from the first line of standard input (for scripts)",
     )  # fmt: skip
 
 
@@ -77,43 +105,150 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pdf, suppress=True)
     pdf.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     pdf.add_argument("--out", type=Path, required=True, metavar="FILE")
+    pdf.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     verify = commands.add_parser("verify", help="check every record and event against the chain")
     _common(verify, suppress=True)
+    _state_dir(verify)
+    verify.add_argument(
+        "--expect", action="append", default=[], metavar="SEQ:HASH",
+        help="prove the store still holds this prefix: SEQ:HASH as verify and every PDF "
+        "print it, a checkpoint line, or a file of them (repeatable)",
+    )  # fmt: skip
+    verify.add_argument(
+        "--accept-rollback", action="store_true",
+        help="after restoring an older backup on purpose: lower the high-water mark to this "
+        "store's head (records after it are not in this store)",
+    )  # fmt: skip
+
+    reindex = commands.add_parser("reindex", help="rebuild the index from the entry files")
+    _common(reindex, suppress=True)
 
     backup = commands.add_parser("backup", help="write a consistent, verified copy of the store")
     _common(backup, suppress=True)
     backup.add_argument("--out", type=Path, required=True, metavar="DIR")
+
+    keys = commands.add_parser("keys", help="the clinic's keys (checkpoint signing)")
+    _common(keys, suppress=True)
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    keys_init = key_commands.add_parser("init", help="make the clinic's checkpoint key")
+    _common(keys_init, suppress=True)
+    _passphrase_stdin(keys_init)
+    keys_show = key_commands.add_parser("show", help="show the checkpoint key's fingerprint")
+    _common(keys_show, suppress=True)
+
+    checkpoint = commands.add_parser(
+        "checkpoint", help="sign the chain's head with the clinic's key and print it"
+    )
+    _common(checkpoint, suppress=True)
+    _state_dir(checkpoint)
+    _passphrase_stdin(checkpoint)
+    checkpoint.add_argument(
+        "--key", type=Path, default=None, metavar="FILE",
+        help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
+    )  # fmt: skip
     return parser
 
 
-def _services(args: argparse.Namespace, *, existing: bool = False):  # type: ignore[no-untyped-def]
-    """Settings, content and store for a command; ``existing``: the store must exist
-    already (an admin command run against a mistyped path must not make an empty one
-    and report that all is well)."""
-    from kiosk.services import KioskServices, setup_logging
-    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
+# -- shared plumbing ------------------------------------------------------------------
 
-    data_dir = resolve_data_dir(args.data_dir)
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    from kiosk.settings import resolve_data_dir
+
+    return resolve_data_dir(args.data_dir)
+
+
+def _require_store(data_dir: Path) -> None:
+    """An admin command run against a mistyped path must not make an empty store and
+    report that all is well."""
+    from consent_records.store import store_exists
+
+    if not store_exists(data_dir):
+        raise CommandError(
+            f"There is no record store in {data_dir.absolute()}. "
+            "Check --data-dir (or IMS_KIOSK_DATA_DIR)."
+        )
+
+
+def _services(args: argparse.Namespace, *, existing: bool = False) -> KioskServices:
+    """Settings, content and store for a command; ``existing``: the store must exist."""
+    from kiosk.services import KioskServices, setup_logging
+    from kiosk.settings import load_settings, resolve_config
+
+    data_dir = _data_dir(args)
     settings = load_settings(resolve_config(args.config))
     if existing:
-        from consent_records.store import store_exists
-
-        if not store_exists(data_dir):
-            raise CommandError(
-                f"There is no record store in {data_dir.resolve()}. "
-                "Check --data-dir (or IMS_KIOSK_DATA_DIR)."
-            )
+        _require_store(data_dir)
     setup_logging(data_dir)
     return KioskServices(settings, data_dir)
+
+
+def _read_only_store(args: argparse.Namespace) -> TinyDBStore:
+    """The store opened for reading only (verify, backup): it may belong to another user
+    (an admin checking the kiosk's store as root) and nothing in it is written."""
+    from consent_records.store import open_store
+    from kiosk.settings import load_settings, resolve_config
+
+    load_settings(resolve_config(args.config))  # a broken config is reported all the same
+    data_dir = _data_dir(args)
+    _require_store(data_dir)
+    # Read-only: no log file is written either (and nothing reaches the terminal but the
+    # command's own sentences).
+    logging.getLogger().addHandler(logging.NullHandler())
+    return open_store(data_dir, read_only=True)
+
+
+class ProgressBar:
+    """A progress bar on a terminal (stderr), nothing otherwise; at most 10 redraws a second."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.active = self.stream.isatty()
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.active:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        filled = width * done // total if total else width
+        percent = 100 * done // total if total else 100
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {percent:3d}%  {done:,} of {total:,}")
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._drawn = False
+
+
+def _with_progress(label: str, work: Callable[[Callable[[int, int], None]], Any]) -> Any:
+    bar = ProgressBar(label)
+    try:
+        return work(bar)
+    finally:
+        bar.close()
+
+
+# -- commands -------------------------------------------------------------------------
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     services = _services(args)
     from kiosk.app import KioskApp
 
-    # The app shows Welcome at once, then loads the content and opens the store in a
-    # worker; a damaged store makes it exit with ``exit_message`` before any patient starts.
+    # The app shows Welcome at once, then loads the content and opens (and checks) the
+    # store in a worker; a damaged or unwritable store makes it exit with ``exit_message``
+    # before any patient starts.
     app = KioskApp(services, dev_mode=bool(getattr(args, "dev", False)))
     try:
         app.run()
@@ -156,22 +291,29 @@ def cmd_content_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.records < 1:
         raise CommandError("--records must be 1 or more.")
+    from consent_records.store.layout import write_new_private
     from kiosk.demo import DEMO_MARKER, generate
 
     services = _services(args)
-    marker = services.data_dir / DEMO_MARKER
-    # Records are permanent: never mix synthetic patients into a store with real ones.
-    if not marker.exists() and services.store.count() != (0, 0):
-        services.close()
-        raise CommandError(
-            f"{services.data_dir.resolve()} already holds records that demo did not make. "
-            "Demo records are permanent, so add them to a separate --data-dir."
-        )
-    marker.write_text(
-        "This data directory holds synthetic demo records (ims-kiosk demo), not patients.\n",
-        encoding="utf-8",
-    )
     try:
+        store = services.store
+        marker = services.data_dir / DEMO_MARKER
+        # Records are permanent: never mix synthetic patients into a store with real ones.
+        # Checked and marked under the store's lock, so two demos started at once on a new
+        # directory agree (and a kiosk cannot save a patient in between).
+        with store.exclusive("checking the store before adding demo records"):  # type: ignore[attr-defined]
+            if not os.path.lexists(marker):
+                if store.count() != (0, 0):
+                    raise CommandError(
+                        f"{services.data_dir.absolute()} already holds records that demo did "
+                        "not make. Demo records are permanent, so add them to a separate "
+                        "--data-dir."
+                    )
+                write_new_private(
+                    marker,
+                    b"This data directory holds synthetic demo records (ims-kiosk demo), "
+                    b"not patients.\n",
+                )
         for saved, name in generate(services, args.records, seed=args.seed):
             print(f"{saved.reference}\t{name}", flush=True)
     finally:
@@ -180,40 +322,271 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
+    from kiosk.services import check_output_file
+
+    out: Path = args.out
+    check_output_file(out, force=args.force)
     services = _services(args, existing=True)
     try:
-        out = services.export_pdf(args.reference, args.out)
+        report = _with_progress(
+            "Verifying the store", lambda bar: services.store.verify(progress=bar)
+        )
+        out = services.export_pdf(args.reference, out, force=args.force, verification=report)
     finally:
         services.close()
     print(f"Wrote {out}")
+    if not report.ok:
+        print(
+            f"Warning: the record store failed verification ({report.problem}); the PDF says "
+            "so on its integrity block. See docs/storage.md.",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEM
     return EXIT_OK
 
 
+def _anchors(values: Sequence[str]) -> list[Anchor | Checkpoint]:
+    from consent_records.anchors import parse_expect
+
+    found: list[Anchor | Checkpoint] = []
+    for value in values:
+        found += parse_expect(value)
+    return found
+
+
+def _mark_anchor(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Anchor | None]:
+    from consent_records.anchors import HighWater, default_state_dir
+
+    high_water = HighWater(args.state_dir or default_state_dir())
+    mark = high_water.get(data_dir)
+    return high_water, mark.anchor(high_water.path) if mark is not None else None
+
+
+def _public_fingerprint(data_dir: Path) -> str | None:
+    from consent_records.keys import load_public
+    from consent_records.store.layout import KEYS_DIR
+
+    if not (data_dir / KEYS_DIR).is_dir():
+        return None
+    public = load_public(data_dir / KEYS_DIR)
+    return public.fingerprint if public is not None else None
+
+
+def _verified(
+    store: TinyDBStore, args: argparse.Namespace, *, accept_rollback: bool = False
+) -> tuple[VerifyReport, Any]:
+    """Verify with every anchor: --expect and the high-water mark."""
+    expect = _anchors(getattr(args, "expect", []))
+    high_water, mark = _mark_anchor(args, store.data_dir)
+    if mark is not None and not accept_rollback:
+        expect.append(mark)
+    report = _with_progress("Verifying", lambda bar: store.verify(expect=expect, progress=bar))
+    return report, high_water
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    services = _services(args, existing=True)
+    store = _read_only_store(args)
     try:
-        report = services.store.verify()
+        report, high_water = _verified(store, args, accept_rollback=args.accept_rollback)
     finally:
-        services.close()
-    print(report.summary_line())
-    print(f"Store: {services.data_dir.resolve()}")
+        store.close()
+    data_dir = store.data_dir
     if not report.ok:
-        print(f"Verification FAILED: {report.problem}", file=sys.stderr)
+        # Nothing on stdout: a script reading the head from it must not get an unverified one.
+        print(f"Verification FAILED: {report.problem}.", file=sys.stderr)
+        print(
+            f"Store: {data_dir.absolute()}. Keep it as it is and see docs/storage.md; do not "
+            "restore a backup before you know which records it would lose.",
+            file=sys.stderr,
+        )
         return EXIT_PROBLEM
+    print(report.summary_line())
+    print(f"Anchor: {report.anchor_text}  (verify --expect takes it; so does every PDF's)")
+    print(f"Store: {data_dir.absolute()}")
+    if report.last_checkpoint is not None:
+        last = report.last_checkpoint
+        print(
+            f"Checkpoints: {report.checkpoints} signed, each matches; the last covers entry "
+            f"{last.seq} ({last.at})."
+        )
+    mark_note = _raise_mark(high_water, data_dir, report, lower=args.accept_rollback)
+    if mark_note:
+        print(mark_note)
+    for note in report.notes:
+        print(f"Note: {note}")
     print("Every record and event matches the chain.")
     return EXIT_OK
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    services = _services(args, existing=True)
+def _raise_mark(high_water: Any, data_dir: Path, report: VerifyReport, *, lower: bool) -> str:
+    from consent_records.anchors import AnchorError
+
     try:
-        report = services.store.backup(args.out)
+        changed = high_water.raise_to(
+            data_dir,
+            report.chain_length,
+            report.chain_head,
+            _public_fingerprint(data_dir),
+            lower=lower,
+        )
+    except (OSError, AnchorError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"Warning: the high-water mark could not be updated ({reason}).", file=sys.stderr)
+        return ""
+    if lower and changed:
+        return (
+            f"High-water mark lowered to entry {report.chain_length} ({high_water.path}): "
+            "records saved after this store's head are not in it."
+        )
+    return f"High-water mark: entry {report.chain_length} or more ({high_water.path})."
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from consent_records.store import rebuild_index
+    from kiosk.services import setup_logging
+    from kiosk.settings import load_settings, resolve_config
+
+    load_settings(resolve_config(args.config))
+    data_dir = _data_dir(args)
+    _require_store(data_dir)
+    setup_logging(data_dir)
+    changes = _with_progress("Reading entries", lambda bar: rebuild_index(data_dir, progress=bar))
+    print(f"Index of {data_dir.absolute()}:")
+    for line in changes:
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    store = _read_only_store(args)
+    try:
+        report = _with_progress(
+            "Copying and verifying", lambda bar: store.backup(args.out, progress=bar)
+        )
     finally:
-        services.close()
-    print(f"Backup written to {args.out}: {report.summary_line()}")
+        store.close()
     if not report.ok:
-        print(f"The backup does not verify: {report.problem}", file=sys.stderr)
+        print(f"The backup does not verify: {report.problem}.", file=sys.stderr)
         return EXIT_PROBLEM
+    print(f"Backup written to {args.out}: {report.summary_line()}")
+    print(f"Anchor: {report.anchor_text}")
+    return EXIT_OK
+
+
+def _passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
+    if args.passphrase_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise CommandError("--passphrase-stdin: standard input held no passphrase.")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CommandError(
+            "The key's passphrase is asked for on a terminal; with no terminal, use "
+            "--passphrase-stdin."
+        )
+    import getpass
+
+    first = getpass.getpass("Passphrase for the clinic's checkpoint key: ")
+    if confirm and getpass.getpass("The same passphrase again: ") != first:
+        raise CommandError("The two passphrases differ; nothing was made.")
+    return first
+
+
+def _writable_store(args: argparse.Namespace) -> TinyDBStore:
+    from consent_records.store import open_store
+    from kiosk.services import setup_logging
+    from kiosk.settings import load_settings, resolve_config
+
+    load_settings(resolve_config(args.config))
+    data_dir = _data_dir(args)
+    _require_store(data_dir)
+    store = open_store(data_dir)
+    setup_logging(data_dir)
+    return store
+
+
+def cmd_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from consent_records.keys import create_key, load_public
+    from consent_records.store.layout import KEYS_DIR
+
+    action = getattr(args, "keys_command", None)
+    if action not in ("init", "show"):
+        parser.parse_args(["keys", "--help"])
+    store = _writable_store(args) if action == "init" else None
+    data_dir = _data_dir(args)
+    keys_dir = data_dir / KEYS_DIR
+    try:
+        if action == "show":
+            _require_store(data_dir)
+            public = load_public(keys_dir) if keys_dir.is_dir() else None
+            if public is None:
+                raise CommandError(
+                    f"{data_dir.absolute()} has no checkpoint key yet; make one with "
+                    "`ims-kiosk keys init`."
+                )
+            private = keys_dir / "checkpoint-key.json"
+            print(f"Checkpoint key fingerprint: {public.fingerprint}")
+            print(f"Public key: {public.path}")
+            print(
+                f"Private key: {private}"
+                if private.exists()
+                else "Private key: not in the data directory (kept elsewhere; use --key)"
+            )
+            return EXIT_OK
+        public = create_key(keys_dir, _passphrase(args, confirm=True))
+    finally:
+        if store is not None:
+            store.close()
+    log.info("checkpoint key %s made in %s", public.fingerprint, keys_dir)
+    print(f"Checkpoint key made: fingerprint {public.fingerprint}")
+    print(f"Private key (sealed with the passphrase): {keys_dir / 'checkpoint-key.json'}")
+    print(f"Public key: {public.path}")
+    print(
+        "Write the fingerprint down with the clinic's records and keep the passphrase safe: "
+        "without it no checkpoint can be signed. Next: `ims-kiosk checkpoint`."
+    )
+    return EXIT_OK
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from consent_records.keys import load_public, unseal
+    from consent_records.store.layout import KEYS_DIR
+
+    store = _writable_store(args)
+    try:
+        data_dir = store.data_dir
+        public = load_public(data_dir / KEYS_DIR) if (data_dir / KEYS_DIR).is_dir() else None
+        if public is None:
+            raise CommandError(
+                f"{data_dir.absolute()} has no checkpoint key yet; make one with "
+                "`ims-kiosk keys init` first."
+            )
+        report, high_water = _verified(store, args)
+        if not report.ok:
+            raise CommandError(
+                f"The store does not verify, so no checkpoint was signed: {report.problem}. "
+                "See docs/storage.md."
+            )
+        signer = unseal(args.key or data_dir / KEYS_DIR / "checkpoint-key.json", _passphrase(
+            args, confirm=False
+        ))  # fmt: skip
+        if signer.public.fingerprint != public.fingerprint:
+            raise CommandError(
+                f"The key given ({signer.public.fingerprint}) is not this store's checkpoint "
+                f"key ({public.fingerprint}); nothing was signed."
+            )
+        checkpoint = signer.sign(report.chain_length, report.chain_head)
+        store.add_checkpoint(checkpoint)
+    finally:
+        store.close()
+    _raise_mark(high_water, data_dir, report, lower=False)
+    print(checkpoint.line())
+    print(
+        f"Signed entry {checkpoint.seq} of {data_dir.absolute()}. Keep the line above off the "
+        "kiosk (write it down, print it or e-mail it to yourself); "
+        "`ims-kiosk verify --expect '<the line>'` proves the store still holds it.",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -223,22 +596,40 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if getattr(args, "content_command", None) != "check":
             parser.parse_args(["content", "--help"])
         return cmd_content_check(args)
+    if command == "keys":
+        return cmd_keys(args, parser)
     handlers = {
         "run": cmd_run,
         "demo": cmd_demo,
         "pdf": cmd_pdf,
         "verify": cmd_verify,
+        "reindex": cmd_reindex,
         "backup": cmd_backup,
+        "checkpoint": cmd_checkpoint,
     }
     return handlers[command](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A path or message that is not valid UTF-8 (a non-UTF-8 --data-dir) is printed with
+    # escapes instead of raising UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return dispatch(args, parser)
+    except BrokenPipeError:
+        # The reader of our output went away (`ims-kiosk verify | head -1`): what it read
+        # was complete lines of a finished command; say nothing more.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
         return 130
     except Exception as exc:
         return report(exc)
@@ -247,14 +638,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def report(exc: Exception) -> int:
     """Print a sentence for ``exc`` (never a traceback) and return the exit code."""
     # Imported here, not at the top, to keep them off the kiosk's start path.
+    from consent_records.anchors import AnchorError
     from consent_records.base import RecordNotFound, StoreCorrupt, StoreError
+    from consent_records.keys import KeyProblem
     from content.loader import ContentError
-    from kiosk.services import SaveFailed
+    from kiosk.services import ExportError, SaveFailed
     from kiosk.settings import SettingsError
 
-    if isinstance(exc, SettingsError | ContentError | CommandError):
+    if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(exc, KeyProblem | ExportError):
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEM
     if isinstance(exc, RecordNotFound):
         print(f"No record found: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
@@ -265,13 +661,26 @@ def report(exc: Exception) -> int:
         print(f"The record store reported a problem: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, OSError):
-        log.exception("command failed")
+        with _quiet_logging():
+            log.exception("command failed")
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"Could not complete the command: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_PROBLEM
-    log.exception("unexpected error")
+    with _quiet_logging():
+        log.exception("unexpected error")
     print(f"Something went wrong: {exc}. Details are in the kiosk log.", file=sys.stderr)
     return EXIT_PROBLEM
+
+
+class _quiet_logging:
+    """Logging a failure must never itself print a traceback (a full disk, a closed log)."""
+
+    def __enter__(self) -> None:
+        self._raise = logging.raiseExceptions
+        logging.raiseExceptions = False
+
+    def __exit__(self, *exc: object) -> None:
+        logging.raiseExceptions = self._raise
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ store engine, reportlab) are imported on first use so the kiosk's first screen i
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import logging.handlers
 import os
+import secrets
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +23,8 @@ from typing import TYPE_CHECKING
 from kiosk.settings import Settings
 
 if TYPE_CHECKING:
-    from consent_records.base import ConsentStore
+    from consent_records.base import ConsentStore, VerifyReport
     from consent_records.model import ConsentRecord, StoredRecord
-    from consent_records.pdf import ClinicHeader
     from content.loader import LoadedContent
     from content.schema import ContentBundle
     from kiosk.session import ConsentSession, SignatureInput
@@ -44,20 +47,58 @@ class SaveFailed(Exception):
     """The record could not be stored. Nothing partial was kept; the session is intact."""
 
 
+class ExportError(Exception):
+    """A file the user named cannot be written as asked (one sentence, nothing written)."""
+
+
+class PrivateLogHandler(logging.handlers.RotatingFileHandler):
+    """The kiosk log: owner-only (0600) whatever the umask, never opened through a symbolic
+    link or if it is not a regular file, and never a traceback on the terminal when a
+    record cannot be written (a full disk): the record is dropped instead."""
+
+    def _open(self) -> io.TextIOWrapper:
+        from consent_records.store.layout import FILE_MODE, open_regular
+
+        fd = open_regular(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        try:
+            info = os.fstat(fd)
+            if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+                os.fchmod(fd, FILE_MODE)
+            return open(fd, "a", encoding=self.encoding or "utf-8", errors="backslashreplace")
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.dropped = getattr(self, "dropped", 0) + 1
+
+
 def setup_logging(data_dir: Path) -> None:
     """Log to ``<data_dir>/logs/kiosk.log`` (ids only, never patient names)."""
+    from consent_records.store.layout import LOGS_DIR, FileRefused, make_dir
+
     root = logging.getLogger()
     if any(getattr(h, "_ims_kiosk", False) for h in root.handlers):
         return
+    # Whatever happens to the log file, a failure to log never prints a traceback.
+    logging.raiseExceptions = False
+    handler: logging.Handler
     try:
-        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            data_dir / "logs" / "kiosk.log", maxBytes=2_000_000, backupCount=5, encoding="utf-8"
-        )
+        if data_dir.is_dir():
+            make_dir(data_dir / LOGS_DIR)
+            handler = PrivateLogHandler(
+                data_dir / LOGS_DIR / "kiosk.log", maxBytes=2_000_000, backupCount=5,
+                encoding="utf-8",
+            )  # fmt: skip
+        else:
+            handler = logging.NullHandler()
+    except FileRefused as exc:
+        print(f"Not logging: {exc.sentence()}.", file=sys.stderr)
+        handler = logging.NullHandler()
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler._ims_kiosk = True  # type: ignore[attr-defined]
+    setattr(handler, "_ims_kiosk", True)  # noqa: B010 (a marker on a library class)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
 
@@ -91,12 +132,17 @@ class KioskServices:
         return self._content
 
     def prepare(self) -> None:
-        """Load the content and open the store, archiving the content (kiosk start-up).
+        """Load the content, open and check the store, archive the content (kiosk start-up).
 
-        A damaged store or a read-only data directory stops the kiosk here, before any
-        patient starts. Raises ContentError, StoreCorrupt or StoreUnavailable.
+        A damaged store, or a data directory that cannot be written now, stops the kiosk
+        here, before any patient starts (not at "Sign and finish" after their ten minutes).
+        The check reads every entry file and compares its hash with the index (about a
+        second at 50,000 records). Raises ContentError, StoreCorrupt or StoreUnavailable.
         """
         _ = self.content
+        store = self.store
+        store.probe_writable()
+        store.check_integrity()
         self._archive_content()
 
     def now(self) -> datetime:
@@ -195,37 +241,68 @@ class KioskServices:
             )
         return ContentBundle.model_validate_json(archived)
 
-    def clinic_header(self) -> ClinicHeader:
-        from consent_records.pdf import ClinicHeader
-
-        clinic = self.settings.clinic
-        return ClinicHeader(
-            name=clinic.name, address_lines=tuple(clinic.address), phone=clinic.phone
-        )
-
-    def render_pdf(self, stored: StoredRecord) -> bytes:
-        from consent_records.pdf import render_consent_pdf
+    def render_pdf(
+        self, stored: StoredRecord, *, verification: VerifyReport | None = None
+    ) -> bytes:
+        """The record's PDF: its letterhead, identity and time zone come from the record
+        (what the patient signed with), never from these settings; ``verification`` (the
+        store's verify report at export) is printed on its integrity block."""
+        from consent_records.pdf import clinic_header_for, render_consent_pdf
 
         return render_consent_pdf(
-            stored, self.content_for(stored.record), self.clinic_header(), generated_at=self.now()
+            stored,
+            self.content_for(stored.record),
+            clinic_header_for(stored.record),
+            generated_at=self.now(),
+            verification=verification,
         )
 
-    def export_pdf(self, reference: str, out: Path, *, actor: str = "cli") -> Path:
-        """Write one record's PDF atomically to ``out`` and log the export as an event."""
+    def export_pdf(
+        self,
+        reference: str,
+        out: Path,
+        *,
+        actor: str = "cli",
+        force: bool = False,
+        verification: VerifyReport | None = None,
+    ) -> Path:
+        """Write one record's PDF to ``out``, logging the export as an event first.
+
+        The PDF is rendered and written to a hidden temporary file beside ``out``; the
+        export event is appended to the chain; only then is the file put in place (without
+        replacing an existing file unless ``force``). If the event cannot be stored (a full
+        disk, a read-only backup, the lock), no file is left behind.
+
+        Raises ExportError (the target), RecordNotFound, StoreError.
+        """
         from consent_records.model import EventKind, RecordEvent
 
+        check_output_file(out, force=force)
         stored = self.find(reference)
-        data = self.render_pdf(stored)
-        write_file_atomically(out, data)
-        self.store.append_event(
-            RecordEvent(
-                record_id=stored.record.id,
-                kind=EventKind.PDF_EXPORTED,
-                at=self.now(),
-                actor=actor,
-                details={"file": out.name, "bytes": len(data)},
+        data = self.render_pdf(stored, verification=verification)
+        tmp = write_hidden_copy(out, data)
+        try:
+            self.store.append_event(
+                RecordEvent(
+                    record_id=stored.record.id,
+                    kind=EventKind.PDF_EXPORTED,
+                    at=self.now(),
+                    actor=actor,
+                    details={"file": out.name[:200], "bytes": len(data)},
+                )
             )
-        )
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        try:
+            place_file(tmp, out, force=force)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ExportError(
+                f"The export of {stored.record.reference} is logged on the record, but "
+                f"{out} could not be written ({exc.strerror or exc}). Run the command again "
+                "to write the file."
+            ) from None
         return out
 
 
@@ -246,18 +323,67 @@ def describe_startup_error(exc: BaseException) -> str:
     return f"The kiosk cannot start: {exc}. Details are in the kiosk log."
 
 
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def check_output_file(out: Path, *, force: bool) -> None:
+    """Refuse a target the user named that must not be written: its folder missing (a
+    mistyped path is an error, never a new tree), something there that is not a regular
+    file (a device, a link, a folder), or a file there without ``force``."""
+    import stat
+
+    folder = out.parent
+    if not folder.is_dir():
+        raise ExportError(
+            f"The folder {folder} does not exist; check the path (a mistyped path is never "
+            "created) or create the folder first."
+        )
     try:
-        # Owner-only, whatever the umask: an exported summary is a health record.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        info = os.lstat(out)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        from consent_records.store.layout import refuse_special
+
+        what = refuse_special(out, info.st_mode).reason.split(";")[0]
+        raise ExportError(f"{out} {what}; nothing was written. Choose the name of a new file.")
+    if not force:
+        raise ExportError(
+            f"{out} already exists; nothing was written. Add --force to replace it, or "
+            "choose another name."
+        )
+
+
+def write_hidden_copy(out: Path, data: bytes) -> Path:
+    """``data`` in a new hidden, owner-only, fsynced file beside ``out``; its path."""
+    from consent_records.store.layout import write_new_private
+
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        write_new_private(tmp, data)
+    except OSError as exc:
+        raise ExportError(f"{out} cannot be written ({exc.strerror or exc}).") from None
+    return tmp
+
+
+def place_file(tmp: Path, out: Path, *, force: bool) -> None:
+    """Put ``tmp`` at ``out`` atomically: replace only with ``force`` (and only a regular
+    file), otherwise fail if anything appeared there meanwhile."""
+    import stat
+
+    from consent_records.storage import fsync_dir
+
+    if force:
+        try:
+            if not stat.S_ISREG(os.lstat(out).st_mode):
+                raise OSError(errno.EEXIST, "it is no longer a regular file")
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, out)
+    else:
+        os.link(tmp, out, follow_symlinks=False)
+        tmp.unlink()
+    fsync_dir(out.parent)
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``path`` (atomically; never replacing anything)."""
+    check_output_file(path, force=False)
+    place_file(write_hidden_copy(path, data), path, force=False)

@@ -8,6 +8,7 @@ Nothing here imports Textual, so the whole consent logic is testable without a t
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from kiosk.i18n import _
 from kiosk.settings import Settings
 
 Clock = Callable[[], datetime]
+
+log = logging.getLogger("kiosk.session")
 
 
 class FieldErrors(Exception):
@@ -187,9 +190,11 @@ class ConsentSession:
     """The signature as it was when the patient went Back from signing."""
     """Raw form values by screen, so going Back and forward again loses nothing."""
     _engagement: dict[str, _Engagement] = field(default_factory=dict)
+    _started_monotonic: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
+        self._started_monotonic = self.monotonic()
 
     # -- path -------------------------------------------------------------------------
 
@@ -327,6 +332,17 @@ class ConsentSession:
             raise ValueError("the session is not complete")
         bundle = self.content.bundle
         now = self.clock()
+        # A wall clock stepped during the session (NTP, an admin): keep both stamps as the
+        # clock read them, with the duration measured on the monotonic clock.
+        elapsed = max(0.0, self.monotonic() - self._started_monotonic)
+        step = (now - self.started_at).total_seconds() - elapsed
+        if abs(step) > 60:
+            log.warning(
+                "the wall clock moved %+.0f s during a session (%.0f s measured); the record "
+                "keeps the times as read and the measured duration",
+                step,
+                elapsed,
+            )
         substitute = (
             SubstituteDecisionMaker(
                 full_name=self.substitute.full_name, relationship=self.substitute.relationship
@@ -335,12 +351,17 @@ class ConsentSession:
             else None
         )
         physio = self.settings.physiotherapist(about.physiotherapist_id)
+        clinic = self.settings.clinic
         return ConsentRecord(
-            clinic_name=self.settings.clinic.name,
+            clinic_name=clinic.name,
+            clinic_address=list(clinic.address),
+            clinic_phone=clinic.phone,
+            timezone=self.settings.timezone,
             kiosk_id=self.settings.kiosk_id,
             app_version=__version__,
             started_at=self.started_at,
             completed_at=now,
+            elapsed_seconds=round(elapsed, 3),
             physiotherapist=Physiotherapist(id=physio.id, name=physio.name),
             patient=Patient(
                 full_name=about.full_name,

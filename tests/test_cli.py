@@ -77,6 +77,7 @@ def test_pdf_for_a_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     _, out, _ = run(capsys, "demo", "--records", "2", "--data-dir", str(data), "--seed", "9")
     reference, name = out.splitlines()[1].split("\t")
     target = tmp_path / "exports" / "one.pdf"
+    target.parent.mkdir()  # a missing folder is an error, never created (test_cli_files.py)
     # Lower case and no hyphen, as someone might type it at the desk.
     code, out, err = run(
         capsys,

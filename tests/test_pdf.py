@@ -209,8 +209,9 @@ def test_integrity_figures_appear(content: ContentBundle) -> None:
     assert stored.entry.sha256 in text
     assert stored.chain_head in text
     assert stored.entry.sha256 != stored.chain_head
-    assert f"Entry {stored.entry.seq}" in text
-    assert "2026-03-14 11:30 ADT" in text
+    assert f"{stored.entry.seq}:{stored.entry.sha256}" in text
+    # Generated in Halifax at 11:30 ADT, printed in the record's own zone (Toronto).
+    assert "2026-03-14 10:30 EDT" in text
 
 
 def test_qr_payload_holds_no_personal_data(content: ContentBundle) -> None:
@@ -234,7 +235,7 @@ def test_same_inputs_give_the_same_bytes(content: ContentBundle) -> None:
     assert later != first
     metadata = pypdf.PdfReader(io.BytesIO(first)).metadata
     assert metadata is not None
-    assert metadata["/CreationDate"].startswith("D:20260314113000")
+    assert metadata["/CreationDate"].startswith("D:20260314103000")
     assert "K7P3-QX9M" in metadata["/Title"]
     assert metadata["/Author"] == CLINIC.name
     assert all("Renée" not in str(value) for value in metadata.values())

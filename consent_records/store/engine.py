@@ -829,7 +829,10 @@ class TinyDBStore:
             progress(total, total)
 
     def verify(
-        self, *, expect: Sequence[Anchor] = (), progress: Progress | None = None
+        self,
+        *,
+        expect: Sequence[Anchor | Checkpoint] = (),
+        progress: Progress | None = None,
     ) -> VerifyReport:
         from consent_records.store.verify import verify_store
 

@@ -57,6 +57,7 @@ from consent_records.store.layout import (
 )
 
 if TYPE_CHECKING:
+    from consent_records.keys import PublicKey
     from consent_records.store.engine import TinyDBStore
 
 Progress = Callable[[int, int], None]
@@ -346,26 +347,13 @@ class _Walk:
 
 def _checkpoints(walk: _Walk, found: list[Checkpoint]) -> None:
     """Every stored checkpoint is signed by the store's key and matches the chain."""
-    from consent_records.keys import PublicKey
-
-    root, snap = walk.root, walk.snap
-    raw = snap.public_key
-    if raw is None:
+    root = walk.root
+    public = _public_key(walk)
+    if public is None:
         raise _Failed(
             f"the store holds {len(found)} signed checkpoint(s) but its public key "
             f"{root / KEYS_DIR / 'checkpoint-key.pub'} is missing (removed)"
         )
-    from consent_records.keys import KeyError_, _public_raw
-    from consent_records.store.layout import decode_json
-
-    path = root / KEYS_DIR / "checkpoint-key.pub"
-    try:
-        doc = decode_json(raw)
-        if not isinstance(doc, dict):
-            raise ValueError
-        public = PublicKey(raw=_public_raw(doc, path), path=path)
-    except (ValueError, KeyError_):
-        raise _Failed(f"the public key {path} is damaged or not a checkpoint key") from None
     previous = 0
     for number, checkpoint in enumerate(found, 1):
         what = f"checkpoint {number} (entry {checkpoint.seq}, signed {checkpoint.at})"
@@ -400,18 +388,8 @@ def _anchor(walk: _Walk, anchor: Anchor) -> None:
 def _anchor_key(walk: _Walk, anchor: Anchor) -> None:
     if anchor.key is None:
         return
-    from consent_records.keys import KeyError_, PublicKey, _public_raw
-    from consent_records.store.layout import decode_json
-
-    path = walk.root / KEYS_DIR / "checkpoint-key.pub"
-    current = None
-    if walk.snap.public_key is not None:
-        try:
-            doc = decode_json(walk.snap.public_key)
-            if isinstance(doc, dict):
-                current = PublicKey(raw=_public_raw(doc, path), path=path).fingerprint
-        except (ValueError, KeyError_):
-            current = None
+    public = _public_key(walk)
+    current = public.fingerprint if public is not None else None
     if current != anchor.key:
         raise _Failed(
             f"the checkpoint key was replaced: {anchor.source} was signed by key "
@@ -419,8 +397,40 @@ def _anchor_key(walk: _Walk, anchor: Anchor) -> None:
         )
 
 
+def _given_checkpoint(walk: _Walk, checkpoint: Checkpoint) -> None:
+    """A checkpoint line given from outside: signed by the store's key, and still true."""
+    what = f"the checkpoint line given (entry {checkpoint.seq}, signed {checkpoint.at})"
+    public = _public_key(walk)
+    if public is None or not public.verifies(checkpoint):
+        raise _Failed(
+            f"{what} does not carry a valid signature by the store's checkpoint key "
+            f"{public.fingerprint if public else '(missing)'}: the line was mistyped, "
+            "belongs to another store, or the store's key was replaced"
+        )
+    _anchor(walk, checkpoint.anchor(what))
+
+
+def _public_key(walk: _Walk) -> PublicKey | None:
+    from consent_records.keys import KeyProblem, PublicKey, public_raw_of
+    from consent_records.store.layout import decode_json
+
+    if walk.snap.public_key is None:
+        return None
+    path = walk.root / KEYS_DIR / "checkpoint-key.pub"
+    try:
+        doc = decode_json(walk.snap.public_key)
+        if not isinstance(doc, dict):
+            raise ValueError
+        return PublicKey(raw=public_raw_of(doc, path), path=path)
+    except (ValueError, KeyProblem):
+        raise _Failed(f"the public key {path} is damaged or not a checkpoint key") from None
+
+
 def verify_store(
-    store: TinyDBStore, *, expect: Sequence[Anchor] = (), progress: Progress | None = None
+    store: TinyDBStore,
+    *,
+    expect: Sequence[Anchor | Checkpoint] = (),
+    progress: Progress | None = None,
 ) -> VerifyReport:
     import logging
 
@@ -445,9 +455,12 @@ def verify_store(
             walk.archive()
             if found:
                 _checkpoints(walk, found)
-            for anchor in expect:
-                _anchor(walk, anchor)
-                _anchor_key(walk, anchor)
+            for given in expect:
+                if isinstance(given, Checkpoint):
+                    _given_checkpoint(walk, given)
+                    continue
+                _anchor(walk, given)
+                _anchor_key(walk, given)
         except _Failed as failed:
             problem = failed.problem
     if problem is None and not found:
