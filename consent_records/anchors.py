@@ -109,6 +109,8 @@ class Mark:
     head: str
     at: str
     key: str | None
+    checkpoints: int = 0
+    """Signed checkpoints the store held (deleting them is noticed too)."""
 
     def anchor(self, path: Path) -> Anchor:
         return Anchor(
@@ -157,14 +159,26 @@ class HighWater:
             return None
         try:
             seq, head, at, key = entry["seq"], entry["head"], entry["at"], entry.get("key")
-            if not (isinstance(seq, int) and isinstance(head, str) and isinstance(at, str)):
+            checkpoints = entry.get("checkpoints", 0)
+            if not (
+                isinstance(seq, int)
+                and isinstance(head, str)
+                and isinstance(at, str)
+                and isinstance(checkpoints, int)
+            ):
                 raise TypeError
-            return Mark(seq=seq, head=head, at=at, key=key if isinstance(key, str) else None)
+            return Mark(
+                seq=seq,
+                head=head,
+                at=at,
+                key=key if isinstance(key, str) else None,
+                checkpoints=checkpoints,
+            )
         except (KeyError, TypeError):
             raise AnchorError(f"The high-water mark {self.path} is damaged.") from None
 
     def raise_to(self, data_dir: Path, seq: int, head: str, key: str | None, *,
-                 lower: bool = False) -> bool:  # fmt: skip
+                 checkpoints: int = 0, lower: bool = False) -> bool:  # fmt: skip
         """Record that the chain of ``data_dir`` reached ``seq`` with ``head`` (never
         lowered unless ``lower``). Returns whether the mark changed."""
         stores = self._load_all()
@@ -188,6 +202,7 @@ class HighWater:
             "head": head,
             "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "key": key,
+            "checkpoints": checkpoints,
         }
         self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         blob = json.dumps({"stores": stores}, indent=1, sort_keys=True).encode() + b"\n"

@@ -354,12 +354,11 @@ def _anchors(values: Sequence[str]) -> list[Anchor | Checkpoint]:
     return found
 
 
-def _mark_anchor(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Anchor | None]:
+def _mark_anchor(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
     from consent_records.anchors import HighWater, default_state_dir
 
     high_water = HighWater(args.state_dir or default_state_dir())
-    mark = high_water.get(data_dir)
-    return high_water, mark.anchor(high_water.path) if mark is not None else None
+    return high_water, high_water.get(data_dir)
 
 
 def _public_fingerprint(data_dir: Path) -> str | None:
@@ -379,8 +378,23 @@ def _verified(
     expect = _anchors(getattr(args, "expect", []))
     high_water, mark = _mark_anchor(args, store.data_dir)
     if mark is not None and not accept_rollback:
-        expect.append(mark)
+        expect.append(mark.anchor(high_water.path))
     report = _with_progress("Verifying", lambda bar: store.verify(expect=expect, progress=bar))
+    if (
+        report.ok
+        and mark is not None
+        and not accept_rollback
+        and report.checkpoints < mark.checkpoints
+    ):
+        report = report.model_copy(
+            update={
+                "problem": (
+                    f"signed checkpoints were removed: the store holds {report.checkpoints}, "
+                    f"but it held {mark.checkpoints} when last checked ({mark.at}, high-water "
+                    f"mark {high_water.path})"
+                )
+            }
+        )
     return report, high_water
 
 
@@ -427,6 +441,7 @@ def _raise_mark(high_water: Any, data_dir: Path, report: VerifyReport, *, lower:
             report.chain_length,
             report.chain_head,
             _public_fingerprint(data_dir),
+            checkpoints=report.checkpoints,
             lower=lower,
         )
     except (OSError, AnchorError) as exc:
@@ -579,7 +594,10 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
         store.add_checkpoint(checkpoint)
     finally:
         store.close()
-    _raise_mark(high_water, data_dir, report, lower=False)
+    _raise_mark(
+        high_water, data_dir, report.model_copy(update={"checkpoints": report.checkpoints + 1}),
+        lower=False,
+    )  # fmt: skip
     print(checkpoint.line())
     print(
         f"Signed entry {checkpoint.seq} of {data_dir.absolute()}. Keep the line above off the "

@@ -21,6 +21,7 @@ runs as a demo clinic so that ``ims-kiosk`` works with no set-up. Example::
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -121,14 +122,7 @@ def load_settings(path: Path | None) -> Settings:
     """
     if path is None:
         return Settings()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"Config file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"Config file {path} cannot be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"Config file {path} is not valid TOML: {exc}") from None
+    raw = _parse_config(path)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
@@ -140,6 +134,53 @@ def load_settings(path: Path | None) -> Settings:
                 message = "is not a known setting (check its spelling)"
             lines.append(f"  {field}: {message}")
         raise SettingsError(f"Config file {path} has a problem:\n" + "\n".join(lines)) from None
+
+
+MAX_CONFIG_BYTES = 1 << 20
+"""A clinic's settings file is a few kilobytes; anything over a megabyte is not one."""
+
+
+def _parse_config(path: Path) -> dict[str, object]:
+    """The TOML in ``path``: a regular file (never a FIFO or device, which would hang or
+    never end), at most MAX_CONFIG_BYTES, UTF-8, not nested absurdly deep. SettingsError
+    otherwise, naming the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SettingsError(f"Config file {path} does not exist.") from None
+    except OSError as exc:
+        raise SettingsError(f"Config file {path} cannot be read: {exc.strerror or exc}.") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SettingsError(
+                f"Config file {path} is not a regular file (a device, pipe or folder); name "
+                "the clinic's TOML settings file."
+            )
+        blob = os.read(fd, MAX_CONFIG_BYTES + 1)
+        while len(blob) <= MAX_CONFIG_BYTES and (more := os.read(fd, MAX_CONFIG_BYTES + 1)):
+            blob += more
+    except OSError as exc:
+        raise SettingsError(f"Config file {path} cannot be read: {exc.strerror or exc}.") from None
+    finally:
+        os.close(fd)
+    if len(blob) > MAX_CONFIG_BYTES:
+        raise SettingsError(
+            f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a clinic's "
+            "settings file is a few kilobytes. Check that --config names the right file."
+        )
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"Config file {path} is not UTF-8 text.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"Config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SettingsError(
+            f"Config file {path} nests tables or arrays too deeply to be a settings file."
+        ) from None
 
 
 def resolve_data_dir(cli_value: Path | None) -> Path:
