@@ -302,6 +302,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # Checked and marked under the store's lock, so two demos started at once on a new
         # directory agree (and a kiosk cannot save a patient in between).
         with store.exclusive("checking the store before adding demo records"):  # type: ignore[attr-defined]
+            if os.path.lexists(marker) and not marker.is_file() or marker.is_symlink():
+                raise CommandError(
+                    f"{marker} is not a regular file (a link or a special file); the kiosk "
+                    "never follows links in its data directory. Remove it, then try again."
+                )
             if not os.path.lexists(marker):
                 if store.count() != (0, 0):
                     raise CommandError(

@@ -85,6 +85,7 @@ from consent_records.store.layout import (
     open_regular,
     read_capped,
     read_file,
+    refuse_special,
     user_name,
 )
 from consent_records.store.lock import LockTimeout, StoreLock
@@ -117,10 +118,7 @@ class IndexFarBehind(Exception):
 
 def store_exists(data_dir: Path) -> bool:
     """Whether ``data_dir`` holds a store (commands that only read must not create one)."""
-    try:
-        return stat.S_ISREG(os.lstat(Path(data_dir) / MARKER_NAME).st_mode)
-    except OSError:
-        return False
+    return os.path.lexists(Path(data_dir) / MARKER_NAME)
 
 
 class TinyDBStore:
@@ -357,8 +355,6 @@ class TinyDBStore:
         except OSError as exc:
             raise unreadable(self._root, self._index_str, exc) from None
         if known is not None and not stat.S_ISREG(known.st_mode):
-            from consent_records.store.layout import refuse_special
-
             raise refused(refuse_special(self._index_str, known.st_mode))
         if (
             known is None
@@ -425,7 +421,8 @@ class TinyDBStore:
             entry = self._read(seq)
             self._index.add_row(entry.row(), entry_path(self._root, seq))
             caught += 1
-        if self._torn_tail and not caught:
+        if self._torn_tail and not caught and not self._opened_read_only:
+            # (Read-only, for verify: it reports this itself, with the rest.)
             seq = self._index.count + 1
             raise StoreCorrupt(
                 f"{self._root / INDEX_NAME}: the index's last line (entry {seq}) is incomplete "
@@ -541,14 +538,15 @@ class TinyDBStore:
     def _content_archived(self, sha: str) -> bool:
         if sha in self._archived:
             return True
+        path = content_path(self._root, sha)
         try:
-            info = os.stat(content_path(self._root, sha), follow_symlinks=False)
+            info = os.stat(path, follow_symlinks=False)
         except OSError:
             return False
-        if stat.S_ISREG(info.st_mode):
-            self._archived.add(sha)
-            return True
-        return False
+        if not stat.S_ISREG(info.st_mode):
+            raise refused(refuse_special(path, info.st_mode))
+        self._archived.add(sha)
+        return True
 
     def save_record(self, record: ConsentRecord) -> StoredRecord:
         doing = f"saving record {record.id}"

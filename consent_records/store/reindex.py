@@ -170,6 +170,8 @@ def rebuild_index(
                             changes.append(f"the old index is kept as {kept.name}")
                         os.replace(tmp, index)
                         fsync_dir(root)
+                    else:
+                        os.unlink(tmp)
                     for directory in (root, root / ENTRIES_DIR):
                         for path in sweep_temp_files(directory):
                             changes.append(f"removed {path.name}, left by an interrupted write")

@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import make_event, make_record, open_new
 
+from consent_records.store import open_store
+
 
 def _say(fd: int, text: str) -> None:
     os.write(fd, text.encode() + b"\n")  # one write per line: whole lines in the pipe
@@ -61,6 +63,17 @@ def server() -> None:
         _say(1, f"exit {pid} {status}")
 
 
+def trickle(data_dir: Path, count: int) -> None:
+    """Save ``count`` small events, one every millisecond or so (for verify to race)."""
+    store = open_store(data_dir, lock_timeout=30)
+    record_id = store.recent(1)[0].id
+    _say(1, "ready")
+    for n in range(count):
+        store.append_event(make_event(record_id, n=n))
+        time.sleep(0.001)
+    store.close()
+
+
 def batch(data_dir: Path, count: int, start_at: float) -> None:
     store = open_new(data_dir, lock_timeout=60)
     time.sleep(max(0.0, start_at - time.time()))
@@ -74,5 +87,7 @@ def batch(data_dir: Path, count: int, start_at: float) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         server()
+    elif sys.argv[1] == "trickle":
+        trickle(Path(sys.argv[2]), int(sys.argv[3]))
     else:
         batch(Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
