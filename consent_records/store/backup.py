@@ -45,6 +45,17 @@ Progress = Callable[[int, int], None]
 
 def check_backup_target(root: Path, out: Path) -> None:
     """Refuse a target that would not make a safe, separate backup (StoreError)."""
+    absolute = Path(os.path.abspath(out))
+    nearest = absolute
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    resolved = nearest.resolve() / absolute.relative_to(nearest)
+    resolved_root = root.resolve()
+    if resolved == resolved_root or resolved_root in resolved.parents:
+        raise StoreError(
+            f"The backup target {out} is inside the data directory {root}; a backup must "
+            "live apart from the store (another disk, a USB drive, the clinic's server)."
+        )
     try:
         info = os.lstat(out)
     except FileNotFoundError:
@@ -55,18 +66,13 @@ def check_backup_target(root: Path, out: Path) -> None:
         if not stat.S_ISDIR(info.st_mode):
             raise StoreError(f"The backup target {out} exists and is not a folder.")
         if any(os.scandir(out)):
-            raise StoreError(f"The backup directory {out} is not empty; choose a new directory.")
+            raise StoreError(
+                f"The backup directory {out} is not empty; choose a new directory."
+            )
     elif not out.parent.is_dir():
         raise StoreError(
             f"The folder {out.parent} does not exist, so the backup cannot go in it. Check "
             "the path (a mistyped path is never created) or create the folder first."
-        )
-    resolved_out = (out if info is not None else out.parent).resolve()
-    resolved_root = root.resolve()
-    if resolved_out == resolved_root or resolved_root in resolved_out.parents:
-        raise StoreError(
-            f"The backup target {out} is inside the data directory {root}; a backup must "
-            "live apart from the store (another disk, a USB drive, the clinic's server)."
         )
 
 

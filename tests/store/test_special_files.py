@@ -98,10 +98,7 @@ KINDS: dict[str, Callable[[Path, Path], None]] = {
     "oversized": _oversized,
 }
 CASES = [
-    (place, kind)
-    for place in PLACES
-    for kind in KINDS
-    if kind != "oversized" or place in CAPPED
+    (place, kind) for place in PLACES for kind in KINDS if kind != "oversized" or place in CAPPED
 ]
 
 

@@ -108,8 +108,10 @@ def test_a_missing_or_changed_content_archive_fails_verify(tmp_path: Path) -> No
     archive = data / "content" / f"{CONTENT_SHA}.json"
     archive.unlink()
     report = open_store(data, read_only=True).verify()
-    assert not report.ok and "missing" in (report.problem or "") and str(archive) in (
-        report.problem or ""
+    assert (
+        not report.ok
+        and "missing" in (report.problem or "")
+        and str(archive) in (report.problem or "")
     )
     (data / "content" / f"{'a' * 64}.json").write_bytes(b"{}")
     archive.write_bytes(b"{}")
