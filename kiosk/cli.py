@@ -302,7 +302,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # Checked and marked under the store's lock, so two demos started at once on a new
         # directory agree (and a kiosk cannot save a patient in between).
         with store.exclusive("checking the store before adding demo records"):  # type: ignore[attr-defined]
-            if os.path.lexists(marker) and not marker.is_file() or marker.is_symlink():
+            if (os.path.lexists(marker) and not marker.is_file()) or marker.is_symlink():
                 raise CommandError(
                     f"{marker} is not a regular file (a link or a special file); the kiosk "
                     "never follows links in its data directory. Remove it, then try again."
@@ -413,11 +413,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not report.ok:
         # Nothing on stdout: a script reading the head from it must not get an unverified one.
         print(f"Verification FAILED: {report.problem}.", file=sys.stderr)
-        print(
-            f"Store: {data_dir.absolute()}. Keep it as it is and see docs/storage.md; do not "
-            "restore a backup before you know which records it would lose.",
-            file=sys.stderr,
-        )
+        if "chown " in (report.problem or "") or "chmod " in (report.problem or ""):
+            advice = "fix the owner or mode as said above and run verify again."
+        else:
+            advice = (
+                "keep it as it is and see docs/storage.md before anything else: a backup "
+                "restored now would lose the records saved since it was taken."
+            )
+        print(f"Store: {data_dir.absolute()}: {advice}", file=sys.stderr)
         return EXIT_PROBLEM
     print(report.summary_line())
     print(f"Anchor: {report.anchor_text}  (verify --expect takes it; so does every PDF's)")

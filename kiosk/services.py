@@ -84,7 +84,8 @@ def setup_logging(data_dir: Path) -> None:
     logging.raiseExceptions = False
     handler: logging.Handler
     try:
-        if data_dir.is_dir():
+        if data_dir.parent.is_dir():  # a mistyped path is never created
+            make_dir(data_dir)
             make_dir(data_dir / LOGS_DIR)
             handler = PrivateLogHandler(
                 data_dir / LOGS_DIR / "kiosk.log", maxBytes=2_000_000, backupCount=5,

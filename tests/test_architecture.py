@@ -86,8 +86,10 @@ def test_screens_never_reach_storage_or_pdf() -> None:
 
 def test_kiosk_start_path_does_not_load_heavy_modules() -> None:
     """Importing the app must not import reportlab or the PDF code (they load on first use)."""
-    loaded = loaded_after("import kiosk.app, kiosk.cli")
+    loaded = loaded_after("import kiosk.app, kiosk.cli, kiosk.services, consent_records.store")
     heavy = sorted(
-        m for m in loaded if m.split(".")[0] in {"reportlab", "pypdf"} or m == "consent_records.pdf"
+        m
+        for m in loaded
+        if m.split(".")[0] in {"reportlab", "pypdf", "cryptography"} or m == "consent_records.pdf"
     )
     assert heavy == []

@@ -66,9 +66,7 @@ def check_backup_target(root: Path, out: Path) -> None:
         if not stat.S_ISDIR(info.st_mode):
             raise StoreError(f"The backup target {out} exists and is not a folder.")
         if any(os.scandir(out)):
-            raise StoreError(
-                f"The backup directory {out} is not empty; choose a new directory."
-            )
+            raise StoreError(f"The backup directory {out} is not empty; choose a new directory.")
     elif not out.parent.is_dir():
         raise StoreError(
             f"The folder {out.parent} does not exist, so the backup cannot go in it. Check "

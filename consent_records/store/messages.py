@@ -46,7 +46,7 @@ def unavailable(
     code = exc.errno if isinstance(exc, OSError) else None
     where = path if path is not None else (exc.filename if isinstance(exc, OSError) else None)
     if code in (errno.EACCES, errno.EPERM):
-        problem = access_problem(where or root) if where else None
+        problem = access_problem(where, write=True) if where else None
         if problem is None:
             problem = access_problem(root, write=True)
         if problem is not None:
