@@ -1,9 +1,15 @@
-"""Benchmark of the consent record store (issue 3).
+"""Benchmark of the consent record store (issues 3 and 6).
 
 Prints, as medians over repeated runs:
 - the time to save one record with 0, 10,000 and 50,000 records stored;
 - the floor: one 3 KB write with fsync and os.replace (and a directory fsync), same run;
-- the time to open the store and list the newest 50 records at 50,000;
+- the time to open the store and read one record at 50,000 (target 200 ms), and to list the
+  newest 50;
+- verify at 50,000 (target 5 s on 2 cores, with its progress bar on a terminal) against its
+  floor in the same run (reading every entry file and hashing its bytes, nothing else), and
+  the kiosk's start-up check;
+- the longest the store's lock is held by an index rebuild (target under 1 s), measured as
+  the longest wait of a writer saving all through the rebuild;
 - the data directory's size.
 
 Usage: python benchmarks/store.py [--work DIR] [--records 50000] [--saves 200]
@@ -27,14 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "store"))
 
-from conftest import make_record  # noqa: E402  (the tests' synthetic record builder)
+from conftest import make_record, open_new  # noqa: E402  (the tests' synthetic records)
 
 from consent_records.storage import atomic_write_bytes  # noqa: E402
-from consent_records.store import open_store  # noqa: E402
+from consent_records.store import open_store, rebuild_index  # noqa: E402
+from consent_records.store.entries import read_ahead  # noqa: E402
 
 
 def build(path: Path, count: int) -> None:
-    store = open_store(path)
+    store = open_new(path)
     have = store.count()[0]
     started = time.perf_counter()
     for n in range(have, count):
@@ -56,6 +63,82 @@ def open_and_list(path: Path, runs: int) -> list[float]:
     return times
 
 
+def open_and_read_one(path: Path, runs: int) -> list[float]:
+    probe = open_store(path, read_only=True)
+    references = [s.reference for s in probe.recent(runs)]
+    probe.close()
+    times = []
+    for reference in references:
+        t0 = time.perf_counter()
+        store = open_store(path, read_only=True)
+        store.find_reference(reference)
+        store.close()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def verify_times(path: Path, runs: int) -> tuple[float, float, float]:
+    """(verify, floor, start-up check) in seconds, medians; the floor reads and hashes."""
+    import hashlib
+
+    from kiosk.cli import ProgressBar
+
+    verify, floor, check = [], [], []
+    for _ in range(runs):
+        store = open_store(path, read_only=True)
+        length = store.chain_length()
+        t0 = time.perf_counter()
+        for _seq, blob in read_ahead(os.fspath(path), length):
+            assert isinstance(blob, bytes)
+            hashlib.sha256(blob).digest()
+        floor.append(time.perf_counter() - t0)
+        bar = ProgressBar("Verifying")
+        t0 = time.perf_counter()
+        report = store.verify(progress=bar)
+        verify.append(time.perf_counter() - t0)
+        bar.close()
+        assert report.ok, report.problem
+        t0 = time.perf_counter()
+        store.check_integrity()
+        check.append(time.perf_counter() - t0)
+        store.close()
+    return statistics.median(verify), statistics.median(floor), statistics.median(check)
+
+
+def rebuild_lock_hold(path: Path, scratch: Path) -> tuple[float, float]:
+    """Rebuild the index of a copy while a writer thread saves all the time; return the
+    rebuild's time and the writer's longest wait for one save (s)."""
+    import threading
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(path, scratch)
+    done, ready = threading.Event(), threading.Event()
+    longest = [0.0]
+
+    def save() -> None:
+        store = open_new(scratch, lock_timeout=60)
+        store.save_record(make_record(1_999_999))  # the first save decodes the index: not timed
+        ready.set()
+        n = 2_000_000
+        while not done.is_set():
+            t0 = time.perf_counter()
+            store.save_record(make_record(n))
+            longest[0] = max(longest[0], time.perf_counter() - t0)
+            n += 1
+        store.close()
+
+    thread = threading.Thread(target=save)
+    thread.start()
+    ready.wait()
+    t0 = time.perf_counter()
+    rebuild_index(scratch)
+    elapsed = time.perf_counter() - t0
+    done.set()
+    thread.join()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return elapsed, longest[0]
+
+
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -75,7 +158,7 @@ def main() -> None:
     sizes = [0, 10_000, args.records]
     for size in sizes[1:]:
         base = work / f"base-{size}"
-        if open_store(base).count()[0] < size:
+        if not base.exists() or open_store(base).count()[0] < size:
             print(f"building a store of {size} records in {base} (once) ...", flush=True)
             build(base, size)
 
@@ -88,7 +171,7 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         if size:
             shutil.copytree(work / f"base-{size}", scratch)
-        stores[size] = open_store(scratch)
+        stores[size] = open_new(scratch)
     floor_dir = work / "floor"
     shutil.rmtree(floor_dir, ignore_errors=True)
     floor_dir.mkdir()
@@ -121,12 +204,24 @@ def main() -> None:
 
     big = work / f"base-{args.records}"
     listing = statistics.median(open_and_list(big, args.runs))
+    read_one = statistics.median(open_and_read_one(big, max(args.runs, 5)))
+    verify, floor_s, check = verify_times(big, max(1, args.runs // 2))
+    rebuild, longest_wait = rebuild_lock_hold(big, work / "rebuild")
     median = {name: statistics.median(values) for name, values in results.items()}
     zero, top, floor = median["save at 0"], median[f"save at {args.records:,}"], median["floor"]
     print(f"runs: {args.runs} x {args.saves} saves each (median of per-run medians)")
     for name, value in median.items():
         print(f"{name:>18}: {value:7.2f} ms")
+    print(f"open + read one record at {args.records:,}: {read_one:7.1f} ms (target <= 200 ms)")
     print(f"open + newest 50 at {args.records:,}: {listing:7.1f} ms")
+    print(
+        f"verify at {args.records:,}: {verify:5.2f} s (target <= 5 s); floor, reading and "
+        f"hashing every entry: {floor_s:5.2f} s; kiosk start-up check: {check:5.2f} s"
+    )
+    print(
+        f"index rebuild at {args.records:,}: {rebuild:5.2f} s; longest wait of a writer "
+        f"saving meanwhile: {longest_wait * 1000:7.1f} ms (target < 1 s)"
+    )
     size = du(big)
     print(
         f"data directory at {args.records:,}: {size / 2**20:7.1f} MiB "

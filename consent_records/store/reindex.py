@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,7 +136,7 @@ def rebuild_index(
     with contextlib.suppress(OSError):
         total = read_file(index, MAX_INDEX_BYTES).count(b"\n")
     builder.more(progress, total)  # the bulk, without the lock
-    tmp = root / f"{TEMP_PREFIX}{INDEX_NAME}.{os.getpid()}"
+    tmp = root / f"{TEMP_PREFIX}{INDEX_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
         try:
