@@ -24,7 +24,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
 
@@ -230,6 +232,10 @@ class ContentStamp(Model):
     sha256: Sha256Hex
 
 
+_ADDED_OPTIONAL = ("clinic_address", "clinic_phone", "timezone", "elapsed_seconds")
+"""Record fields added after stores were first written (omitted from JSON when None)."""
+
+
 class ConsentRecord(Model):
     """One patient's pass through the kiosk. Written once; never edited."""
 
@@ -264,6 +270,16 @@ class ConsentRecord(Model):
     status: RecordStatus
     """Status at signing; see :func:`current_status` for the status after later events."""
     signature: Signature
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Fields added after the first stores were written are left out when absent, so a
+        record that does not use them is the same bytes (and hash) as before."""
+        data: dict[str, Any] = handler(self)
+        for key in _ADDED_OPTIONAL:
+            if key in data and data[key] is None:
+                del data[key]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ConsentRecord:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import threading
 from pathlib import Path
 from unittest import mock
@@ -53,29 +54,34 @@ def _events(data: Path) -> int:
         store.close()
 
 
-@pytest.mark.parametrize("target", ["/dev/full", "/dev/null", "symlink", "folder", "fifo"])
+@pytest.mark.parametrize("target", ["device", "symlink", "folder", "fifo"])
 def test_pdf_refuses_a_target_that_is_not_a_regular_file(
     store: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
 ) -> None:
+    """As root, exporting to /dev/full once replaced the device with a PDF. The test uses a
+    device node of its own (never the system's: a broken implementation would clobber it)."""
     data, reference = store
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious\n")
-    out = Path(target)
-    if target == "symlink":
-        out = tmp_path / "out.pdf"
+    out = tmp_path / "out.pdf"
+    if target == "device":
+        if os.geteuid() == 0:
+            os.mknod(out, stat.S_IFCHR | 0o666, os.makedev(1, 7))  # what /dev/full is
+        else:
+            out.symlink_to("/dev/full")
+    elif target == "symlink":
         out.symlink_to(victim)
     elif target == "folder":
-        out = tmp_path / "a-folder"
         out.mkdir()
-    elif target == "fifo":
-        out = tmp_path / "pipe.pdf"
+    else:
         os.mkfifo(out)
+    kind = out.lstat().st_mode
     for force in ([], ["--force"]):
         code, _, err = run(capsys, "pdf", reference, "--out", str(out), "--data-dir", str(data),
                            *force)  # fmt: skip
         assert code != 0 and str(out) in err and "nothing was written" in err, err
     assert victim.read_bytes() == b"precious\n"
-    assert Path("/dev/full").is_char_device() and Path("/dev/null").is_char_device()
+    assert out.lstat().st_mode == kind, "the target was replaced"
     assert _events(data) == 0, "a refused export is not logged as one"
 
 
