@@ -52,7 +52,7 @@ class Report:
 
 
 def _variants(bundle: ContentBundle) -> list[ContentBundle]:
-    provinces = [rule.code for rule in bundle.provinces] or [None]
+    provinces: list[str | None] = [rule.code for rule in bundle.provinces] or [None]
     return [
         bundle.as_shown(voice, province=code, options=options)
         for voice, code, options in product(VOICES, provinces, OPTIONS)
