@@ -210,6 +210,28 @@ class KioskServices:
             stored, self.content_for(stored.record), self.clinic_header(), generated_at=self.now()
         )
 
+    def export_aftercare(self, reference: str, out: Path, *, actor: str = "cli") -> Path:
+        """Write the take-home aftercare sheet for a record (no health answers on it) and
+        log it on the record. Raises RecordNotFound or AftercareUnavailable."""
+        from consent_records.aftercare import render_aftercare_pdf
+        from consent_records.model import EventKind, RecordEvent
+
+        stored = self.find(reference)
+        data = render_aftercare_pdf(
+            stored.record, self.content_for(stored.record), self.clinic_header()
+        )
+        write_file_atomically(out, data)
+        self.store.append_event(
+            RecordEvent(
+                record_id=stored.record.id,
+                kind=EventKind.AFTERCARE_PRINTED,
+                at=self.now(),
+                actor=actor,
+                details={"file": out.name, "bytes": len(data)},
+            )
+        )
+        return out
+
     def export_pdf(self, reference: str, out: Path, *, actor: str = "cli") -> Path:
         """Write one record's PDF atomically to ``out`` and log the export as an event."""
         from consent_records.model import EventKind, RecordEvent

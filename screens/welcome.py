@@ -44,7 +44,15 @@ class WelcomeScreen(KioskScreen):
             yield Static(_("Before your IMS (dry needling) treatment"), classes="subtitle")
             yield Static(
                 _(
-                    "This will take about 10 minutes. You will:\n\n"
+                    "Would you like an interpreter, or help to read this? Please ask at the "
+                    "front desk before you start."
+                ),
+                id="welcome-interpreter",
+                classes="intro",
+            )
+            yield Static(
+                _(
+                    "This takes about 20 to 30 minutes. You will:\n\n"
                     "  1. Learn what IMS is, how it feels, and what can go wrong.\n"
                     "  2. Answer a few short questions to check the key points.\n"
                     "  3. Answer some health questions.\n"
