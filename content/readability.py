@@ -12,7 +12,7 @@ Counted the way a person counting by hand would count, so the figures can be che
   rules below get wrong, then vowel groups with the usual English corrections (silent final
   *e*, *-ed* and *-es* endings, *-le*, vowel pairs said as two syllables such as *io* in
   *physio*). Initialisms are said letter by letter (*IMS* is three syllables, *COPD* four),
-  and numbers as their words (*2,500* is "two thousand five hundred", seven syllables),
+  and numbers as their words (*2,500* is "two thousand five hundred", six syllables),
   which is how SMOG's authors and the NCI ask for them to be counted.
 
 Flesch-Kincaid grade = 0.39 x words per sentence + 11.8 x syllables per word - 15.59.
@@ -144,7 +144,7 @@ def _below_thousand(n: int) -> int:
 
 
 def number_syllables(token: str) -> int:
-    """Syllables of a number as said aloud: 24 is "twenty-four" (3), 2,500 is 7."""
+    """Syllables of a number as said aloud: 24 is "twenty-four" (3), 2,500 is 6."""
     percent = token.endswith("%")
     digits = token.rstrip("%").replace(",", "")
     whole, _, decimals = digits.partition(".")
@@ -234,7 +234,11 @@ def count_syllables(word: str) -> int:
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text`` (each holding at least one word)."""
     protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", "\0"), text.strip())
-    chunks = _SENTENCE_END.split(protected)
+    chunks, start = [], 0
+    for end in _SENTENCE_END.finditer(protected):
+        chunks.append(protected[start : end.end()])
+        start = end.end()
+    chunks.append(protected[start:])
     return [c.replace("\0", ".").strip() for c in chunks if _TOKEN.search(c)]
 
 
