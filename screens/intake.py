@@ -90,6 +90,13 @@ class WhoScreen(PatientStep):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#who", RadioSet).focus()
+        self.call_after_refresh(self._highlight)
+
+    def _highlight(self) -> None:
+        """Highlight an option (not choose it), so Enter or Space chooses at once."""
+        who = self.query_one("#who", RadioSet)
+        if who._selected is None:  # nothing highlighted yet: Enter would do nothing
+            who.action_next_button()
 
     @on(RadioSet.Changed, "#who")
     def _chosen(self, event: RadioSet.Changed) -> None:

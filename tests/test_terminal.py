@@ -193,6 +193,11 @@ def test_welcome_then_about_you_fit_the_terminal(
     assert CLINIC in welcome.splitlines()[0], "the top bar names the clinic"
 
     terminal.keys("Enter")
+    terminal.wait_for("Who is filling this in?", "I am the patient", "Back", "Continue")
+    time.sleep(TYPING_GAP)
+    terminal.keys("Enter")  # choose "I am the patient"; focus moves to Continue
+    time.sleep(TYPING_GAP)
+    terminal.keys("Enter")
     about = terminal.wait_for("About you", "Your full name", "Back", "Continue")
     assert "Welcome to" not in about
 
@@ -210,7 +215,7 @@ def test_welcome_then_about_you_fit_the_terminal(
     time.sleep(TYPING_GAP)
     terminal.keys("Tab")
     screen = terminal.wait_for(
-        "Your physiotherapist", "Choose your physiotherapist", "Back", "Continue"
+        "Your physiotherapist", "Choose the physiotherapist", "Back", "Continue"
     )
     assert re.search(r"Year\W+1980\W+Month\W+5\W+Day\W+17\W", screen), (
         f"the date of birth is not shown as typed:\n{screen}"
