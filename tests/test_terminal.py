@@ -227,6 +227,11 @@ def test_a_patient_cannot_quit_suspend_or_open_a_palette(terminal: Terminal) -> 
     terminal.start(100, 30)  # no --dev: the kiosk as a patient meets it
     terminal.wait_for(f"Welcome to {CLINIC}", "Start", absent="One moment")
     terminal.keys("Enter")
+    terminal.wait_for("Who is filling this in?")
+    time.sleep(TYPING_GAP)
+    terminal.keys("Enter")
+    time.sleep(TYPING_GAP)
+    terminal.keys("Enter")
     terminal.wait_for("About you")
     terminal.type("Renée")
     before = terminal.wait_for("Renée")
