@@ -24,7 +24,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
 
@@ -229,6 +231,16 @@ class ContentStamp(Model):
     """The clinic's province: its rule for young patients was shown and flagged."""
     options: list[Identifier] = Field(default_factory=list)
     """Clinic settings that added content, for example ``electrical-stimulation``."""
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Records made without these fields keep their exact stored form (and hash)."""
+        data: dict[str, Any] = handler(self)
+        if data.get("province") is None:
+            data.pop("province", None)
+        if not data.get("options"):
+            data.pop("options", None)
+        return data
 
 
 class ConsentRecord(Model):
