@@ -135,7 +135,9 @@ class Patient(Model):
 
 
 class SubstituteDecisionMaker(Model):
-    """Who gives consent for a patient under the age of majority."""
+    """Who filled the form in and signs on the patient's behalf (a parent, a guardian or
+    another substitute decision-maker); with one, the patient's questions and statements
+    were worded for them ("the patient" rather than "you")."""
 
     full_name: PersonName
     relationship: ShortText
@@ -225,11 +227,26 @@ class Signature(Model):
 
 
 class ContentStamp(Model):
-    """Which content the patient saw: version and the hash of exactly what was shown."""
+    """Which content the patient saw: version and the hash of exactly what was shown, and
+    the clinic settings that chose among its variants."""
 
     version: str
     language: str
     sha256: Sha256Hex
+    province: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    """The clinic's province: its rule for young patients was shown and flagged."""
+    options: list[Identifier] = Field(default_factory=list)
+    """Clinic settings that added content, for example ``electrical-stimulation``."""
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Records made without these fields keep their exact stored form (and hash)."""
+        data: dict[str, Any] = handler(self)
+        if data.get("province") is None:
+            data.pop("province", None)
+        if not data.get("options"):
+            data.pop("options", None)
+        return data
 
 
 _ADDED_OPTIONAL = ("clinic_address", "clinic_phone", "timezone", "elapsed_seconds")
@@ -319,6 +336,8 @@ class ConsentRecord(Model):
 
 class EventKind(StrEnum):
     PDF_EXPORTED = "pdf_exported"
+    AFTERCARE_PRINTED = "aftercare_printed"
+    """The take-home aftercare sheet was written for the patient (safety-net advice given)."""
     PHYSIO_REVIEWED = "physio_reviewed"
     COUNTERSIGNED = "countersigned"
     WITHDRAWN = "withdrawn"

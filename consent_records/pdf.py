@@ -54,11 +54,27 @@ __all__ = [
     "TITLE",
     "ClinicHeader",
     "clinic_header_for",
+    "pdf_title",
     "qr_payload",
     "render_consent_pdf",
 ]
 
-TITLE = "IMS (dry needling) consent summary"
+TITLE = "IMS kiosk record: not consent to treatment"
+"""The title until a physiotherapist has countersigned: nothing on the page may read as
+completed consent before then."""
+
+TITLE_CONSENTED = "IMS (dry needling) consent record: countersigned by the physiotherapist"
+TITLE_WITHDRAWN = "IMS (dry needling) record: consent withdrawn"
+
+
+def pdf_title(status: RecordStatus) -> str:
+    """The PDF's title for a record's current status."""
+    if status is RecordStatus.CONSENTED:
+        return TITLE_CONSENTED
+    if status is RecordStatus.WITHDRAWN:
+        return TITLE_WITHDRAWN
+    return TITLE
+
 
 STATUS_WORDING: dict[RecordStatus, str] = {
     RecordStatus.AWAITING_PHYSIOTHERAPIST: (
@@ -73,8 +89,9 @@ STATUS_WORDING: dict[RecordStatus, str] = {
 
 STATUS_DETAIL: dict[RecordStatus, str] = {
     RecordStatus.AWAITING_PHYSIOTHERAPIST: (
-        "The patient agreed at the kiosk. The physiotherapist must still discuss IMS with "
-        "them and countersign before any treatment."
+        "At the kiosk the patient said they plan to have IMS. That is not consent: the "
+        "physiotherapist must still discuss IMS with them, obtain their consent and "
+        "countersign before any treatment."
     ),
     RecordStatus.DECLINED: "The patient does not want IMS.",
     RecordStatus.WANTS_DISCUSSION: (
@@ -88,6 +105,7 @@ STATUS_DETAIL: dict[RecordStatus, str] = {
 
 EVENT_WORDING: dict[EventKind, str] = {
     EventKind.PDF_EXPORTED: "PDF exported",
+    EventKind.AFTERCARE_PRINTED: "Take-home aftercare sheet written",
     EventKind.PHYSIO_REVIEWED: "Reviewed by physiotherapist",
     EventKind.COUNTERSIGNED: "Countersigned by physiotherapist",
     EventKind.WITHDRAWN: "Consent withdrawn",
@@ -140,6 +158,14 @@ def clinic_header_for(record: ConsentRecord) -> ClinicHeader:
 
 # --------------------------------------------------------------------------------------------
 # Small text helpers (pure Python, no reportlab)
+
+
+KEY_POINTS_ON_SCREEN_FROM = "2026.2"
+"""The first content version that shows each section's key points on screen."""
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def _esc(text: object) -> str:
@@ -782,7 +808,7 @@ def render_consent_pdf(
             ],
         )
     )
-    story.append(para(_esc(TITLE), "title"))
+    story.append(para(_esc(pdf_title(status)), "title"))
     story.append(
         para(
             f"Generated {_esc(when(generated_at))} from the kiosk record completed "
@@ -792,12 +818,20 @@ def render_consent_pdf(
     )
 
     # --- Decision and status ---------------------------------------------------------------
+    # The texts as this patient was shown them: a substitute's wording, the clinic's settings.
+    shown = content.as_shown(
+        "substitute" if record.substitute else "patient",
+        province=record.content.province,
+        options=frozenset(record.content.options),
+    )
     try:
-        decision_text = content.decision_text(DecisionChoice(record.decision.value))
+        decision_text = shown.decision_text(DecisionChoice(record.decision.value))
     except KeyError:
         decision_text = record.decision.value
     missed = record.missed_questions
     to_discuss: list[str] = []
+    if record.substitute:
+        to_discuss.append("filled in by a substitute decision-maker (check their authority)")
     if record.flags:
         n = len(record.flags)
         to_discuss.append(f"{n} screening answer{'s' if n != 1 else ''} flagged")
@@ -923,6 +957,10 @@ def render_consent_pdf(
         try:
             question = content.screening_question(answer.question_id)
             prompt = question.prompt
+            if question.answered_from:
+                prompt += " (answered by the kiosk)"
+            else:
+                prompt = shown.screening_question(answer.question_id).prompt
             fallback_reason = question.flag_reason
         except KeyError:
             prompt = f"(question {answer.question_id} is not in this content version)"
@@ -1001,16 +1039,24 @@ def render_consent_pdf(
 
     # --- What the patient was shown --------------------------------------------------------
     story.append(heading("What the patient was shown"))
+    key_points_shown = _version_key(content.version) >= _version_key(KEY_POINTS_ON_SCREEN_FROM)
+    options = ", ".join(record.content.options) or "none"
     story.append(
         para(
-            f"Content version {_esc(record.content.version)} ({_esc(record.content.language)}). "
-            "For each section: its key points, the time it was on screen and whether the "
-            "patient reached its end.",
+            f"Content version {_esc(record.content.version)} ({_esc(record.content.language)}); "
+            f"clinic settings that added content: {_esc(options)}. For each section: "
+            + (
+                "the key points from the box at its end, "
+                if key_points_shown
+                else "a summary of its key points (a summary for staff: this content version "
+                "did not show it on screen), "
+            )
+            + "the time it was on screen and whether the patient reached its end.",
             "small",
         )
     )
     engagement = {item.section_id: item for item in record.engagement}
-    for section in content.sections:
+    for section in shown.sections:
         seen = engagement.get(section.id)
         if seen is None:
             seen_text = "not shown"
@@ -1038,14 +1084,14 @@ def render_consent_pdf(
     confirmed_texts = []
     for statement_id in record.statements_confirmed:
         try:
-            confirmed_texts.append(content.statement(statement_id).text)
+            confirmed_texts.append(shown.statement(statement_id).text)
         except KeyError:
             confirmed_texts.append(f"(statement {statement_id} is not in this content version)")
     if confirmed_texts:
         story.append(_bullets(confirmed_texts, frame_width))
     else:
         story.append(para("No statements were confirmed.", "base"))
-    unconfirmed = [s for s in content.statements if s.id not in confirmed]
+    unconfirmed = [s for s in shown.statements if s.id not in confirmed]
     if unconfirmed:
         story.append(para("<b>Not confirmed:</b>", "flag"))
         story.append(_bullets([s.text for s in unconfirmed], frame_width, bullet="–"))
@@ -1202,9 +1248,9 @@ def render_consent_pdf(
         rightMargin=_PAGE_MARGIN_X,
         topMargin=_PAGE_MARGIN_TOP,
         bottomMargin=_PAGE_MARGIN_BOTTOM,
-        title=f"{TITLE} {record.reference}",
+        title=f"{pdf_title(status)} {record.reference}",
         author=clinic.name,
-        subject="IMS (dry needling) informed consent record",
+        subject="IMS (dry needling) patient education and decision record",
         creator="IMS Consent Kiosk",
         keywords=["IMS", "consent", record.reference],
         invariant=1,

@@ -2,12 +2,14 @@
 
 Layout of one language (``content/en/``)::
 
-    manifest.yaml     version, language, title
+    manifest.yaml     version, language, title, the note shown to a substitute
     sources.yaml      the sources every fact cites
     sections/*.yaml   one education section per file, shown in file-name order
     quiz.yaml         the understanding check
     screening.yaml    the health screening questions
     decision.yaml     statements to confirm, the three decisions, warning signs
+    provinces.yaml    who may consent, per province and territory (young patients)
+    aftercare.yaml    the take-home advice sheet and the Done screen's wording
 """
 
 from __future__ import annotations
@@ -111,14 +113,21 @@ def _problem_origin(
         ("warning sign", "warning_signs"),
         ("decisions", "decisions"),
         ("source", "sources"),
+        ("province", "provinces"),
+        ("aftercare", "aftercare"),
     ):
         if problem.startswith(prefix):
             return files[key]
     return files["version"]
 
 
-def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> LoadedContent:
+def load_content(
+    language: str = DEFAULT_LANGUAGE, root: Path | None = None, *, strict: bool = True
+) -> LoadedContent:
     """Read, validate and hash one language's content.
+
+    ``strict`` also holds it to :meth:`ContentBundle.problems` (every rule new content must
+    meet: substitute wording, urgency levels, source marks ...).
 
     Raises:
         ContentError: naming the file and field that is wrong.
@@ -137,9 +146,12 @@ def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> 
         "statements": directory / "decision.yaml",
         "decisions": directory / "decision.yaml",
         "warning_signs": directory / "decision.yaml",
+        "provinces": directory / "provinces.yaml",
+        "aftercare": directory / "aftercare.yaml",
+        "substitute_note": manifest_path,
     }
     data: dict[str, Any] = dict(_as_mapping(manifest_path, _read_yaml(manifest_path)))
-    for key in ("sources", "quiz", "screening"):
+    for key in ("sources", "quiz", "screening", "provinces", "aftercare"):
         data[key] = _as_mapping(files[key], _read_yaml(files[key])).get(key)
     decision = _as_mapping(files["statements"], _read_yaml(files["statements"]))
     for key in ("statements", "decisions", "warning_signs"):
@@ -162,6 +174,9 @@ def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> 
             where = ".".join(str(part) for part in loc)
             lines.append(f"{_origin(loc, files, section_files)}: {where}: {error['msg']}")
         raise ContentError("The education content is not valid:\n  " + "\n  ".join(lines)) from None
+    if strict and (problems := bundle.problems()):
+        lines = [f"{_problem_origin(p, data, files, section_files)}: {p}" for p in problems]
+        raise ContentError("The education content is not ready:\n  " + "\n  ".join(lines))
     blob = canonical_json(bundle.model_dump(mode="json"))
     return LoadedContent(
         bundle=bundle,

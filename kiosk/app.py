@@ -34,10 +34,11 @@ def _step_screens() -> dict[str, type[PatientStep]]:
     """The screen class for each step (imported on first use, off the start path)."""
     from screens.answers import DecisionScreen, ScreeningScreen
     from screens.finish import DoneScreen, SignScreen
-    from screens.intake import AboutScreen, SubstituteScreen
+    from screens.intake import AboutScreen, SubstituteScreen, WhoScreen
     from screens.learning import EducationScreen, QuizScreen
 
     return {
+        "who": WhoScreen,
         "about": AboutScreen,
         "substitute": SubstituteScreen,
         "education": EducationScreen,

@@ -4,6 +4,7 @@
     ims-kiosk content check             validate the content, print reading grades
     ims-kiosk demo --records N          add N synthetic records
     ims-kiosk pdf REFERENCE --out FILE  write one record's PDF summary
+    ims-kiosk aftercare REFERENCE --out FILE   the take-home warning signs and aftercare
     ims-kiosk verify                    check every record and event against the chain
     ims-kiosk reindex                   rebuild the index from the entry files
     ims-kiosk backup --out DIR          write a consistent, verified copy of the store
@@ -93,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     content = commands.add_parser("content", help="work with the education content")
     _common(content, suppress=True)
     content_commands = content.add_subparsers(dest="content_command", metavar="ACTION")
-    check = content_commands.add_parser("check", help="validate it and print reading grades")
+    check = content_commands.add_parser(
+        "check", help="validate it, gate its reading grades, check it copies no source text"
+    )
     _common(check, suppress=True)
 
     demo = commands.add_parser("demo", help="add synthetic records for demos and tests")
@@ -106,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     pdf.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     pdf.add_argument("--out", type=Path, required=True, metavar="FILE")
     pdf.add_argument("--force", action="store_true", help="replace FILE if it exists")
+
+    aftercare = commands.add_parser(
+        "aftercare", help="write the take-home warning signs and aftercare sheet for a record"
+    )
+    _common(aftercare, suppress=True)
+    aftercare.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
+    aftercare.add_argument("--out", type=Path, required=True, metavar="FILE")
+    aftercare.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     verify = commands.add_parser("verify", help="check every record and event against the chain")
     _common(verify, suppress=True)
@@ -261,31 +272,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_content_check(args: argparse.Namespace) -> int:
-    from content.loader import load_content
-    from content.readability import readability
+    from content.check import check_content, format_report
     from kiosk.settings import load_settings, resolve_config
 
     settings = load_settings(resolve_config(args.config))
-    loaded = load_content(settings.language)
-    bundle = loaded.bundle
-    print(f"Content {bundle.version} ({bundle.language}) is valid. SHA-256 {loaded.sha256}")
-    print(
-        f"{len(bundle.sections)} sections, {len(bundle.quiz)} quiz questions, "
-        f"{len(bundle.screening)} screening questions, {len(bundle.sources)} sources."
-    )
-    print()
-    print(f"{'section':<28} {'words':>6} {'grade':>6}")
-    outside = 0
-    for section in bundle.sections:
-        score = readability(section.plain_text())
-        mark = ""
-        if not 5.0 <= score.grade <= 9.0:
-            mark = "  <- outside the grade 6 to 8 target"
-            outside += 1
-        print(f"{section.id:<28} {score.words:>6} {score.grade:>6.1f}{mark}")
-    print()
-    print("Reading grade is Flesch-Kincaid, accurate to about 1.5 grades; the target is 6 to 8.")
-    return EXIT_PROBLEM if outside else EXIT_OK
+    report = check_content(settings.language)
+    print("\n".join(format_report(report)))
+    return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -347,6 +340,19 @@ def cmd_pdf(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_PROBLEM
+    return EXIT_OK
+
+
+def cmd_aftercare(args: argparse.Namespace) -> int:
+    from kiosk.services import check_output_file
+
+    check_output_file(args.out, force=args.force)
+    services = _services(args, existing=True)
+    try:
+        out = services.export_aftercare(args.reference, args.out, force=args.force)
+    finally:
+        services.close()
+    print(f"Wrote {out}")
     return EXIT_OK
 
 
@@ -628,6 +634,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "run": cmd_run,
         "demo": cmd_demo,
         "pdf": cmd_pdf,
+        "aftercare": cmd_aftercare,
         "verify": cmd_verify,
         "reindex": cmd_reindex,
         "backup": cmd_backup,
@@ -664,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def report(exc: Exception) -> int:
     """Print a sentence for ``exc`` (never a traceback) and return the exit code."""
     # Imported here, not at the top, to keep them off the kiosk's start path.
+    from consent_records.aftercare import AftercareUnavailable
     from consent_records.anchors import AnchorError
     from consent_records.base import RecordNotFound, StoreCorrupt, StoreError
     from consent_records.keys import KeyProblem
@@ -674,7 +682,7 @@ def report(exc: Exception) -> int:
     if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(exc, KeyProblem | ExportError):
+    if isinstance(exc, KeyProblem | ExportError | AftercareUnavailable):
         print(exc, file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, RecordNotFound):

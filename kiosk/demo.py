@@ -65,6 +65,10 @@ def fill_session(
     # Through the same parsing and checks as the screens, so demo data is never
     # something a patient could not have entered.
     chart = f"C-{rng.randint(10000, 99999)}" if rng.random() < 0.6 else ""
+    # Who fills it in is a free choice, never forced by age: some young patients do it
+    # themselves (and are flagged for the physiotherapist), some with a parent.
+    young = age_days < 18 * 365
+    session.set_filled_in_by("substitute" if rng.random() < (0.5 if young else 0.03) else "patient")
     session.set_about(
         parse_about(
             full_name=synthetic_name(rng),
@@ -75,6 +79,7 @@ def fill_session(
             physiotherapist_id=rng.choice(settings.physiotherapists).id,
             today=today,
             known_physiotherapists={p.id for p in settings.physiotherapists},
+            voice=session.voice,
         )
     )
     if session.needs_substitute:
@@ -88,7 +93,7 @@ def fill_session(
             wrong = [o.id for o in question.options if o.id != question.correct]
             session.answer_quiz(question.id, rng.choice(wrong))
         session.answer_quiz(question.id, question.correct)
-    for screening in bundle.screening:
+    for screening in session.shown.screening:
         roll = rng.random()
         session.screening[screening.id] = (
             ScreeningAnswerValue.YES

@@ -24,7 +24,7 @@ from kiosk.settings import Settings
 
 if TYPE_CHECKING:
     from consent_records.base import ConsentStore, VerifyReport
-    from consent_records.model import ConsentRecord, StoredRecord
+    from consent_records.model import ConsentRecord, EventKind, StoredRecord
     from content.loader import LoadedContent
     from content.schema import ContentBundle
     from kiosk.session import ConsentSession, SignatureInput
@@ -258,6 +258,25 @@ class KioskServices:
             verification=verification,
         )
 
+    def export_aftercare(
+        self, reference: str, out: Path, *, actor: str = "cli", force: bool = False
+    ) -> Path:
+        """Write the take-home aftercare sheet for a record (no health answers on it),
+        logging it on the record first, as :meth:`export_pdf` does.
+
+        Raises ExportError (the target), RecordNotFound, AftercareUnavailable, StoreError.
+        """
+        from consent_records.aftercare import render_aftercare_pdf
+        from consent_records.model import EventKind
+        from consent_records.pdf import clinic_header_for
+
+        check_output_file(out, force=force)
+        stored = self.find(reference)
+        data = render_aftercare_pdf(
+            stored.record, self.content_for(stored.record), clinic_header_for(stored.record)
+        )
+        return self._write_logged(stored, data, out, EventKind.AFTERCARE_PRINTED, actor, force)
+
     def export_pdf(
         self,
         reference: str,
@@ -269,24 +288,36 @@ class KioskServices:
     ) -> Path:
         """Write one record's PDF to ``out``, logging the export as an event first.
 
-        The PDF is rendered and written to a hidden temporary file beside ``out``; the
-        export event is appended to the chain; only then is the file put in place (without
-        replacing an existing file unless ``force``). If the event cannot be stored (a full
-        disk, a read-only backup, the lock), no file is left behind.
-
         Raises ExportError (the target), RecordNotFound, StoreError.
         """
-        from consent_records.model import EventKind, RecordEvent
+        from consent_records.model import EventKind
 
         check_output_file(out, force=force)
         stored = self.find(reference)
         data = self.render_pdf(stored, verification=verification)
+        return self._write_logged(stored, data, out, EventKind.PDF_EXPORTED, actor, force)
+
+    def _write_logged(
+        self,
+        stored: StoredRecord,
+        data: bytes,
+        out: Path,
+        kind: EventKind,
+        actor: str,
+        force: bool,
+    ) -> Path:
+        """Write ``data`` to a hidden temporary file beside ``out``, append the event that
+        logs it to the chain, and only then put the file in place (without replacing an
+        existing file unless ``force``). If the event cannot be stored (a full disk, a
+        read-only backup, the lock), no file is left behind."""
+        from consent_records.model import RecordEvent
+
         tmp = write_hidden_copy(out, data)
         try:
             self.store.append_event(
                 RecordEvent(
                     record_id=stored.record.id,
-                    kind=EventKind.PDF_EXPORTED,
+                    kind=kind,
                     at=self.now(),
                     actor=actor,
                     details={"file": out.name[:200], "bytes": len(data)},

@@ -36,6 +36,7 @@ from consent_records.model import (
 )
 from consent_records.sanitize import NAME_MAX, SHORT_MAX, clean_text, names_match
 from content.loader import LoadedContent
+from content.schema import ContentBundle, ScreeningQuestion, Voice
 from kiosk import __version__
 from kiosk.i18n import _
 from kiosk.settings import Settings
@@ -93,19 +94,29 @@ def parse_about(
     physiotherapist_id: str | None,
     today: date,
     known_physiotherapists: set[str],
+    voice: Voice = "patient",
 ) -> AboutYou:
-    """Validate the About-you form.
+    """Validate the About-you form (``voice``: filled in by the patient or for them).
 
     Raises:
         FieldErrors: one kind message per field that needs another look.
     """
     errors: dict[str, str] = {}
+    for_patient = voice == "substitute"
     name = clean_text(full_name, NAME_MAX)
     if len(name) < 2:
-        errors["full_name"] = _("Please type your full name.")
+        errors["full_name"] = (
+            _("Please type the patient's full name.")
+            if for_patient
+            else _("Please type your full name.")
+        )
     born: date | None = None
     if not (year.strip() and month.strip() and day.strip()):
-        errors["date_of_birth"] = _("Please fill in the year, month and day you were born.")
+        errors["date_of_birth"] = (
+            _("Please fill in the year, month and day the patient was born.")
+            if for_patient
+            else _("Please fill in the year, month and day you were born.")
+        )
     else:
         try:
             born = date(int(year), int(month), int(day))
@@ -115,14 +126,14 @@ def parse_about(
             )
         else:
             if born > today:
-                errors["date_of_birth"] = _("Your date of birth cannot be in the future.")
+                errors["date_of_birth"] = _("A date of birth cannot be in the future.")
                 born = None
             elif age_on(born, today) > 120:
                 errors["date_of_birth"] = _("Please check the year you were born.")
                 born = None
     chart = clean_text(chart_number, SHORT_MAX) or None
     if not physiotherapist_id or physiotherapist_id not in known_physiotherapists:
-        errors["physiotherapist"] = _("Please choose your physiotherapist from the list.")
+        errors["physiotherapist"] = _("Please choose the physiotherapist from the list.")
     if errors or born is None:
         raise FieldErrors(errors)
     assert physiotherapist_id is not None
@@ -134,7 +145,7 @@ def parse_substitute(full_name: str, relationship: str) -> SubstituteInput:
     name = clean_text(full_name, NAME_MAX)
     rel = clean_text(relationship, SHORT_MAX)
     if len(name) < 2:
-        errors["full_name"] = _("Please type the full name of the person giving consent.")
+        errors["full_name"] = _("Please type your full name (the person filling this in).")
     if not rel:
         errors["relationship"] = _("Please say how you are related to the patient.")
     if errors:
@@ -144,6 +155,7 @@ def parse_substitute(full_name: str, relationship: str) -> SubstituteInput:
 
 class Step(StrEnum):
     WELCOME = "welcome"
+    WHO = "who"
     ABOUT = "about"
     SUBSTITUTE = "substitute"
     EDUCATION = "education"
@@ -179,6 +191,8 @@ class ConsentSession:
     clock: Clock
     monotonic: Callable[[], float] = time.monotonic
     started_at: datetime = field(init=False)
+    filled_in_by: Voice | None = None
+    """Who is filling the form in: the patient, or a substitute on the patient's behalf."""
     about: AboutYou | None = None
     substitute: SubstituteInput | None = None
     quiz_attempts: dict[str, list[str]] = field(default_factory=dict)
@@ -191,24 +205,52 @@ class ConsentSession:
     """Raw form values by screen, so going Back and forward again loses nothing."""
     _engagement: dict[str, _Engagement] = field(default_factory=dict)
     _started_monotonic: float = field(init=False, default=0.0)
+    _shown: dict[Voice, ContentBundle] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
         self._started_monotonic = self.monotonic()
 
+    # -- what this patient is shown ---------------------------------------------------
+
+    @property
+    def voice(self) -> Voice:
+        """Whose wording: the patient's own, or a substitute's ("the patient")."""
+        return self.filled_in_by or "patient"
+
+    @property
+    def shown(self) -> ContentBundle:
+        """The content as this patient sees it: in their voice, with the clinic's settings
+        and province, without the questions the kiosk answers itself. Screens show this."""
+        voice = self.voice
+        if voice not in self._shown:
+            self._shown[voice] = self.content.bundle.as_shown(
+                voice,
+                province=self.settings.province,
+                options=self.settings.content_options,
+            )
+        return self._shown[voice]
+
     # -- path -------------------------------------------------------------------------
 
     @property
     def needs_substitute(self) -> bool:
-        if self.about is None:
-            return False
-        age = age_on(self.about.date_of_birth, self.clock().date())
-        return age < self.settings.age_of_majority
+        """A substitute decision-maker fills the form in: their own details come next.
+
+        Chosen on the "who is filling this in" step, never from age alone: a young patient
+        may fill it in themselves (and is flagged for the physiotherapist to assess).
+        """
+        return self.filled_in_by == "substitute"
+
+    def set_filled_in_by(self, voice: Voice) -> None:
+        self.filled_in_by = voice
+        if voice == "patient":
+            self.substitute = None
 
     def path(self) -> list[Position]:
         """Every position of the path for this patient, in order."""
         bundle = self.content.bundle
-        steps = [Position(Step.WELCOME), Position(Step.ABOUT)]
+        steps = [Position(Step.WELCOME), Position(Step.WHO), Position(Step.ABOUT)]
         if self.needs_substitute:
             steps.append(Position(Step.SUBSTITUTE))
         steps += [Position(Step.EDUCATION, i) for i in range(len(bundle.sections))]
@@ -234,8 +276,6 @@ class ConsentSession:
 
     def set_about(self, about: AboutYou) -> None:
         self.about = about
-        if not self.needs_substitute:
-            self.substitute = None
 
     def enter_section(self, section_id: str) -> None:
         entry = self._engagement.setdefault(section_id, _Engagement())
@@ -269,13 +309,58 @@ class ConsentSession:
         return bool(attempts) and attempts[-1] == self.content.bundle.question(question_id).correct
 
     def screening_complete(self) -> bool:
-        return all(q.id in self.screening for q in self.content.bundle.screening)
+        return all(q.id in self.screening for q in self.shown.screening)
+
+    def _answered_by_the_kiosk(
+        self, question: ScreeningQuestion
+    ) -> tuple[ScreeningAnswerValue, str] | None:
+        """The kiosk's own answer to a question it never asks, with the flag's reason."""
+        if question.answered_from != "date-of-birth" or self.about is None:
+            return None
+        bundle = self.content.bundle
+        age = age_on(self.about.date_of_birth, self.clock().date())
+        try:
+            rule = bundle.province(self.settings.province)
+        except KeyError:
+            return (ScreeningAnswerValue.NOT_SURE, question.flag_reason)
+        if age >= rule.age_of_majority:
+            return (ScreeningAnswerValue.NO, "")
+        who = (
+            _("Filled in by a substitute decision-maker ({relationship}).").format(
+                relationship=self.substitute.relationship
+            )
+            if self.substitute is not None
+            else _("Filled in by the patient.")
+        )
+        reason = _(
+            "Aged {age}, under the age of majority in {province} ({majority}). {rule} {who}"
+        ).format(
+            age=age,
+            province=rule.name,
+            majority=rule.age_of_majority,
+            rule=rule.for_physiotherapist.strip(),
+            who=who,
+        )
+        return (ScreeningAnswerValue.YES, reason[:400])
+
+    def screening_answers(self) -> list[tuple[ScreeningQuestion, ScreeningAnswerValue, str]]:
+        """Every answered question in content order, the kiosk's own answers included, with
+        the reason a flag would carry."""
+        shown = {q.id for q in self.shown.screening}
+        answers = []
+        for question in self.content.bundle.screening:
+            derived = self._answered_by_the_kiosk(question)
+            if derived is not None:
+                answers.append((question, derived[0], derived[1]))
+            elif question.id in shown and question.id in self.screening:
+                answers.append((question, self.screening[question.id], question.flag_reason))
+        return answers
 
     def flags(self) -> list[ScreeningFlag]:
         return [
-            ScreeningFlag(question_id=q.id, answer=self.screening[q.id], reason=q.flag_reason)
-            for q in self.content.bundle.screening
-            if self.screening.get(q.id, ScreeningAnswerValue.NO) is not ScreeningAnswerValue.NO
+            ScreeningFlag(question_id=question.id, answer=answer, reason=reason)
+            for question, answer, reason in self.screening_answers()
+            if answer is not ScreeningAnswerValue.NO
         ]
 
     def decision_problem(self, decision: Decision | None, confirmed: set[str]) -> str | None:
@@ -283,7 +368,7 @@ class ConsentSession:
         if decision is None:
             return _("Please choose one of the three options.")
         if decision is Decision.AGREE:
-            missing = [s for s in self.content.bundle.statements if s.id not in confirmed]
+            missing = [s for s in self.shown.statements if s.id not in confirmed]
             if missing:
                 return _(
                     "To agree, please tick each statement. If something is not clear, choose "
@@ -343,6 +428,8 @@ class ConsentSession:
                 step,
                 elapsed,
             )
+        if self.needs_substitute and self.substitute is None:
+            raise ValueError("the substitute decision-maker's details are missing")
         substitute = (
             SubstituteDecisionMaker(
                 full_name=self.substitute.full_name, relationship=self.substitute.relationship
@@ -371,7 +458,11 @@ class ConsentSession:
             ),
             substitute=substitute,
             content=ContentStamp(
-                version=bundle.version, language=bundle.language, sha256=self.content.sha256
+                version=bundle.version,
+                language=bundle.language,
+                sha256=self.content.sha256,
+                province=self.settings.province,
+                options=sorted(self.settings.content_options),
             ),
             engagement=[
                 SectionEngagement(
@@ -393,9 +484,8 @@ class ConsentSession:
                 if self.quiz_attempts.get(q.id)
             ],
             screening=[
-                ScreeningAnswer(question_id=q.id, answer=self.screening[q.id])
-                for q in bundle.screening
-                if q.id in self.screening
+                ScreeningAnswer(question_id=question.id, answer=answer)
+                for question, answer, _reason in self.screening_answers()
             ],
             flags=self.flags(),
             statements_confirmed=[s.id for s in bundle.statements if s.id in self.statements],

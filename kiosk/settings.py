@@ -6,7 +6,8 @@ runs as a demo clinic so that ``ims-kiosk`` works with no set-up. Example::
     kiosk_id = "front-desk-1"
     timezone = "America/Edmonton"
     idle_timeout_seconds = 120
-    age_of_majority = 18
+    province = "AB"                   # the age of majority and the rules for young patients
+    electrical_stimulation = false    # true if the clinic uses needles with electrical stimulation
 
     [clinic]
     name = "Riverbend Physiotherapy"
@@ -24,7 +25,7 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -34,6 +35,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 ENV_DATA_DIR = "IMS_KIOSK_DATA_DIR"
@@ -41,6 +43,10 @@ ENV_CONFIG = "IMS_KIOSK_CONFIG"
 DEFAULT_DATA_DIR = Path("data")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+Province = Literal["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"]
+"""Canadian province or territory, by its postal abbreviation. The content holds, for each,
+the age of majority and the rule for young patients (``content/en/provinces.yaml``)."""
 
 
 class SettingsError(Exception):
@@ -81,8 +87,23 @@ class Settings(Strict):
     """Time to answer "Are you still there?" before the session is wiped."""
     done_return_seconds: Annotated[float, Field(gt=0, le=600)] = 60
     """How long the Done screen stays before returning to Welcome."""
-    age_of_majority: Annotated[int, Field(ge=14, le=21)] = 18
+    province: Province = "AB"
+    """Where the clinic is: the age of majority and the rule for young patients come from it."""
+    electrical_stimulation: bool = False
+    """Whether the clinic uses needles with electrical stimulation: the education then says
+    so and what it adds, and screening asks about implanted electrical devices."""
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _age_comes_from_the_province(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "age_of_majority" in data:
+            raise ValueError(
+                "age_of_majority is no longer a setting: it comes from province (with the "
+                "rules for young patients there). Remove it and set, for example, "
+                'province = "BC"'
+            )
+        return data
 
     @field_validator("timezone")
     @classmethod
@@ -106,6 +127,11 @@ class Settings(Strict):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def content_options(self) -> frozenset[str]:
+        """The clinic settings that add content (``when:`` in the content files)."""
+        return frozenset({"electrical-stimulation"}) if self.electrical_stimulation else frozenset()
 
     def physiotherapist(self, physio_id: str) -> PhysiotherapistEntry:
         for entry in self.physiotherapists:

@@ -24,16 +24,24 @@ class ScreeningScreen(PatientStep):
     """Yes / No / Not sure for each health question. Flags only mark the record."""
 
     def compose_body(self) -> ComposeResult:
-        yield Static(_("Your health"), classes="title")
+        for_patient = self.session.voice == "substitute"
+        yield Static(
+            _("The patient's health") if for_patient else _("Your health"), classes="title"
+        )
         yield Static(
             _(
+                "Please answer each question for the patient. A Yes or Not sure does not stop "
+                "the treatment: it tells the physiotherapist what to talk about."
+            )
+            if for_patient
+            else _(
                 "Please answer each question. A Yes or Not sure does not stop your "
                 "treatment: it tells your physiotherapist what to talk about with you."
             ),
             classes="intro",
         )
         with VerticalScroll(id="questions"):
-            for number, question in enumerate(self.session.content.bundle.screening, 1):
+            for number, question in enumerate(self.session.shown.screening, 1):
                 with Vertical(classes="screening-question", id=f"q-{question.id}"):
                     yield Static(f"{number}. {question.prompt}", classes="prompt", markup=False)
                     if question.help:
@@ -59,7 +67,7 @@ class ScreeningScreen(PatientStep):
             button.set_class(button.id == f"a-{question_id}--{value.value}", "-chosen")
 
     def _count(self) -> None:
-        total = len(self.session.content.bundle.screening)
+        total = len(self.session.shown.screening)
         left = total - len(self.session.screening)
         self.query_one("#answered", Static).update(
             ngettext("{n} question left to answer.", "{n} questions left to answer.", left).format(
@@ -79,7 +87,7 @@ class ScreeningScreen(PatientStep):
         self._count()
         self.say("")
         # Move on to the next question's first answer, so keyboard users flow through.
-        questions = [q.id for q in self.session.content.bundle.screening]
+        questions = [q.id for q in self.session.shown.screening]
         position = questions.index(question_id)
         if position + 1 < len(questions):
             target = self.query_one(f"#q-{questions[position + 1]}")
@@ -89,9 +97,7 @@ class ScreeningScreen(PatientStep):
             self.query_one("#continue", Button).focus()
 
     def commit(self) -> bool:
-        missing = [
-            q for q in self.session.content.bundle.screening if q.id not in self.session.screening
-        ]
+        missing = [q for q in self.session.shown.screening if q.id not in self.session.screening]
         if missing:
             self.say(
                 ngettext(
@@ -112,7 +118,7 @@ class DecisionScreen(PatientStep):
     """The statements to confirm, then the patient's choice."""
 
     def compose_body(self) -> ComposeResult:
-        bundle = self.session.content.bundle
+        bundle = self.session.shown
         yield Static(_("Your decision"), classes="title")
         with VerticalScroll(id="decision"):
             yield Static(_("Please tick each statement that is true for you:"), classes="intro")

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from consent_records.model import SignatureMethod
+from content.schema import ContentBundle, Urgency
 from kiosk.i18n import _
 from kiosk.services import SavedConsent
 from kiosk.session import FieldErrors, SignatureInput
@@ -35,7 +36,7 @@ class SignScreen(FormStep):
 
     def compose_body(self) -> ComposeResult:
         session = self.session
-        choice = session.content.bundle.decision_text(session.decision) if session.decision else ""
+        choice = session.shown.decision_text(session.decision) if session.decision else ""
         signer = session.signer_name
         yield Static(_("Sign"), classes="title")
         with VerticalScroll(id="form"):
@@ -160,25 +161,39 @@ class DoneScreen(PatientStep):
         self.saved = saved
 
     def compose_body(self) -> ComposeResult:
-        bundle = self.session.content.bundle
+        bundle = self.session.shown
         yield Static(_("Thank you. Your form is saved."), classes="title")
         with VerticalScroll(id="done"):
             yield Static(_("Your reference code"), classes="field-label")
             yield Static(self.saved.reference, id="reference", markup=False)
-            yield Static(
-                _(
-                    "What happens next: your physiotherapist will go over this with you "
-                    "before any needling. You can ask questions, change your mind, or stop "
-                    "at any time."
-                ),
-                classes="intro",
-            )
-            yield Static(
-                _("After any IMS treatment, get help right away if you notice:"), classes="subtitle"
-            )
-            for sign in bundle.warning_signs:
-                yield Static(f"• {sign.text}", classes="warning-sign", markup=False)
+            yield from self.compose_advice(bundle)
         yield Static("", id="countdown", classes="hint")
+
+    def compose_advice(self, bundle: ContentBundle) -> ComposeResult:
+        """What happens next for the decision made, where to get the take-home copy, and
+        the warning signs, most urgent first (all wording from the content)."""
+        decision = self.session.decision
+        option = next(
+            (o for o in bundle.decisions if decision and o.id.value == decision.value), None
+        )
+        if option is not None and option.next_steps:
+            yield Static(_("What happens next"), classes="subtitle")
+            yield Static(option.next_steps, id="next-steps", classes="intro", markup=False)
+        care = bundle.aftercare
+        if care is not None:
+            yield Static(care.take_home, id="take-home", classes="intro", markup=False)
+        headings = {
+            Urgency.EMERGENCY: care.emergency_heading if care else _("Call 911 now"),
+            Urgency.CLINIC: care.clinic_heading if care else _("Call the clinic today"),
+        }
+        for level, signs in bundle.warning_signs_by_urgency().items():
+            if not signs:
+                continue
+            yield Static(
+                f"{headings[level]}:", classes=f"subtitle urgency-{level.value}", markup=False
+            )
+            for sign in signs:
+                yield Static(f"• {sign.text}", classes="warning-sign", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()

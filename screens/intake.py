@@ -1,4 +1,4 @@
-"""About you, and the substitute decision-maker step."""
+"""Who is filling this in, About the patient, and the substitute decision-maker's details."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.markup import escape
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, RadioSet, Select, Static
 
 from kiosk.i18n import _
 from kiosk.session import FieldErrors, parse_about, parse_substitute
 from screens.base import PatientStep
+from screens.widgets import WrappingRadioButton
 
 
 class FormStep(PatientStep):
@@ -53,8 +54,76 @@ class FormStep(PatientStep):
         }
 
 
+class WhoScreen(PatientStep):
+    """Who is filling this in: the patient, or someone deciding on the patient's behalf.
+
+    A free choice, never made from age: a young patient may fill it in themselves (the
+    physiotherapist is asked to assess their capacity), and an adult may need a substitute.
+    """
+
+    def compose_body(self) -> ComposeResult:
+        chosen = self.session.filled_in_by
+        yield Static(_("Who is filling this in?"), classes="title")
+        with VerticalScroll(id="form"):
+            with RadioSet(id="who"):
+                yield WrappingRadioButton(
+                    _("I am the patient."), value=chosen == "patient", id="who-patient"
+                )
+                yield WrappingRadioButton(
+                    _(
+                        "I am filling it in for the patient, as their parent, guardian or "
+                        "other substitute decision-maker."
+                    ),
+                    value=chosen == "substitute",
+                    id="who-substitute",
+                )
+            yield Static(
+                _(
+                    "A substitute decision-maker is a person the law allows to decide for "
+                    "someone who cannot decide for themselves. Young people can fill this in "
+                    "themselves: the physiotherapist will talk with them about who gives "
+                    "consent."
+                ),
+                classes="intro",
+            )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#who", RadioSet).focus()
+        self.call_after_refresh(self._highlight)
+
+    def _highlight(self) -> None:
+        """Highlight an option (not choose it), so Enter or Space chooses at once."""
+        who = self.query_one("#who", RadioSet)
+        if who._selected is None:  # nothing highlighted yet: Enter would do nothing
+            who.action_next_button()
+
+    @on(RadioSet.Changed, "#who")
+    def _chosen(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        self.say("")
+        self.query_one("#continue", Button).focus()
+
+    def _choice(self) -> str | None:
+        pressed = self.query_one("#who", RadioSet).pressed_button
+        return (pressed.id or "").removeprefix("who-") if pressed else None
+
+    def keep_answers(self) -> None:
+        choice = self._choice()
+        if choice in ("patient", "substitute"):
+            self.session.set_filled_in_by(choice)  # type: ignore[arg-type]
+
+    def commit(self) -> bool:
+        if self._choice() is None:
+            self.say(_("Please choose who is filling this in."))
+            self.query_one("#who", RadioSet).focus()
+            return False
+        self.keep_answers()
+        return True
+
+
 class AboutScreen(FormStep):
-    """Name, date of birth, chart number and physiotherapist."""
+    """Name, date of birth, chart number and physiotherapist (the patient's, either way)."""
 
     draft_key = "about"
 
@@ -71,9 +140,13 @@ class AboutScreen(FormStep):
             }
         physios = [(escape(p.name), p.id) for p in self.session.settings.physiotherapists]
         chosen = draft.get("physio") or (about.physiotherapist_id if about else None)
-        yield Static(_("About you"), classes="title")
+        for_patient = self.session.voice == "substitute"
+        yield Static(_("About the patient") if for_patient else _("About you"), classes="title")
         with VerticalScroll(id="form"):
-            yield Label(_("Your full name"), classes="field-label")
+            yield Label(
+                _("The patient's full name") if for_patient else _("Your full name"),
+                classes="field-label",
+            )
             yield Input(
                 draft.get("full-name", ""),
                 id="full-name",
@@ -82,7 +155,10 @@ class AboutScreen(FormStep):
                 classes="field-full_name",
             )
             yield self.field_error("full_name")
-            yield Label(_("Your date of birth"), classes="field-label")
+            yield Label(
+                _("The patient's date of birth") if for_patient else _("Your date of birth"),
+                classes="field-label",
+            )
             with Horizontal(id="dob"):
                 for part, label, digits, hint in (
                     ("year", _("Year"), 4, "1980"),
@@ -105,11 +181,14 @@ class AboutScreen(FormStep):
             yield Input(
                 draft.get("chart", ""), id="chart", max_length=40, classes="field-chart_number"
             )
-            yield Label(_("Your physiotherapist"), classes="field-label")
+            yield Label(
+                _("The patient's physiotherapist") if for_patient else _("Your physiotherapist"),
+                classes="field-label",
+            )
             yield Select(
                 physios,
                 id="physio",
-                prompt=_("Choose your physiotherapist"),
+                prompt=_("Choose the physiotherapist"),
                 value=chosen if chosen in {p for _n, p in physios} else Select.NULL,
                 classes="field-physiotherapist",
             )
@@ -138,6 +217,7 @@ class AboutScreen(FormStep):
                 physiotherapist_id=value if isinstance(value, str) else None,
                 today=self.session.clock().date(),
                 known_physiotherapists={p.id for p in self.session.settings.physiotherapists},
+                voice=self.session.voice,
             )
         except FieldErrors as problems:
             self.show_errors(problems.errors)
@@ -148,7 +228,7 @@ class AboutScreen(FormStep):
 
 
 class SubstituteScreen(FormStep):
-    """For a patient under the age of majority: who is giving consent."""
+    """The substitute decision-maker filling the form in: their name and relationship."""
 
     draft_key = "substitute"
 
@@ -157,25 +237,23 @@ class SubstituteScreen(FormStep):
         sub = self.session.substitute
         if sub and not draft:
             draft = {"sdm-name": sub.full_name, "sdm-relationship": sub.relationship}
-        age = self.session.settings.age_of_majority
-        yield Static(_("Who is giving consent?"), classes="title")
+        yield Static(_("About you, the person filling this in"), classes="title")
         with VerticalScroll(id="form"):
             yield Static(
                 _(
-                    "The patient is under {age}. A parent, legal guardian or other "
-                    "substitute decision-maker reads this information and makes the "
-                    "decision with the patient. The physiotherapist will also talk with "
-                    "the patient and check who can give consent."
-                ).format(age=age),
+                    "You will read this information and answer for the patient, and you "
+                    'will sign. The questions speak of "the patient". The physiotherapist '
+                    "will also talk with the patient, and check who can give consent."
+                ),
                 classes="intro",
             )
-            yield Label(_("Full name of the person giving consent"), classes="field-label")
+            yield Label(_("Your full name"), classes="field-label")
             yield Input(
                 draft.get("sdm-name", ""), id="sdm-name", max_length=120, classes="field-full_name"
             )
             yield self.field_error("full_name")
             yield Label(
-                _("Relationship to the patient (for example: mother, legal guardian)"),
+                _("Your relationship to the patient (for example: mother, legal guardian)"),
                 classes="field-label",
             )
             yield Input(

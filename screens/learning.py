@@ -17,7 +17,7 @@ class EducationScreen(PatientStep):
     """One education section. Continue is enabled once the patient has reached its end."""
 
     def compose_body(self) -> ComposeResult:
-        self.section = self.session.content.bundle.sections[self.position.index]
+        self.section = self.session.shown.sections[self.position.index]
         yield Static(self.section.title, classes="title", markup=False)
         with VerticalScroll(id="reader"):
             # Rich's Markdown in a Static renders about four times faster than the
@@ -60,7 +60,7 @@ class QuizScreen(PatientStep):
     """One question. A wrong answer shows why and asks again; first attempts are recorded."""
 
     def compose_body(self) -> ComposeResult:
-        bundle = self.session.content.bundle
+        bundle = self.session.shown
         self.question = bundle.quiz[self.position.index]
         yield Static(
             _("Check your understanding: question {n} of {total}").format(

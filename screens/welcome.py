@@ -43,8 +43,13 @@ class WelcomeScreen(KioskScreen):
             )
             yield Static(_("Before your IMS (dry needling) treatment"), classes="subtitle")
             yield Static(
+                _("Need an interpreter, or help to read this? Please ask at the front desk."),
+                id="welcome-interpreter",
+                classes="intro",
+            )
+            yield Static(
                 _(
-                    "This will take about 10 minutes. You will:\n\n"
+                    "This takes about 20 to 30 minutes. You will:\n"
                     "  1. Learn what IMS is, how it feels, and what can go wrong.\n"
                     "  2. Answer a few short questions to check the key points.\n"
                     "  3. Answer some health questions.\n"

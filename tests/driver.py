@@ -8,7 +8,7 @@ from textual.widgets import Button, Checkbox, Input
 from kiosk.app import KioskApp
 from screens.answers import DecisionScreen, ScreeningScreen
 from screens.finish import DoneScreen, SignScreen
-from screens.intake import AboutScreen, SubstituteScreen
+from screens.intake import AboutScreen, SubstituteScreen, WhoScreen
 from screens.learning import EducationScreen, QuizScreen
 from screens.welcome import WelcomeScreen
 
@@ -47,11 +47,24 @@ async def ready(pilot: Pilot[None]) -> None:
     assert not pilot.app.screen.query_one("#continue", Button).disabled
 
 
-async def start(pilot: Pilot[None]) -> None:
+async def start(pilot: Pilot[None], *, who: str = "patient") -> None:
+    """Press Start, then say who is filling the form in (keyboard: arrows, Enter)."""
     await ready(pilot)
     await pilot.press("enter")
     await pilot.pause()
+    await choose_who(pilot, who)
     assert isinstance(pilot.app.screen, AboutScreen)
+
+
+async def choose_who(pilot: Pilot[None], who: str) -> None:
+    screen = pilot.app.screen
+    assert isinstance(screen, WhoScreen)
+    if who == "substitute":
+        await pilot.press("down")
+    await pilot.press("enter")  # choose; focus moves to Continue
+    await pilot.pause()
+    await pilot.press("enter")  # continue
+    await pilot.pause()
 
 
 async def about(
@@ -119,7 +132,7 @@ async def answer_screening(pilot: Pilot[None], answers: dict[str, str] | None = 
     screen = pilot.app.screen
     assert isinstance(screen, ScreeningScreen)
     answers = answers or {}
-    for question in screen.session.content.bundle.screening:
+    for question in screen.session.shown.screening:
         value = answers.get(question.id, "no")
         button = screen.query_one(f"#a-{question.id}--{value}", Button)
         button.scroll_visible(animate=False)
@@ -198,4 +211,5 @@ __all__ = [
     "SignScreen",
     "SubstituteScreen",
     "WelcomeScreen",
+    "WhoScreen",
 ]

@@ -23,7 +23,8 @@ CONFIG = """
 kiosk_id = "desk-2"
 timezone = "America/Toronto"
 idle_timeout_seconds = 90
-age_of_majority = 19
+province = "ON"
+electrical_stimulation = true
 
 [clinic]
 name = "Riverbend Physiotherapy"
@@ -97,6 +98,35 @@ def test_pdf_for_a_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert out.startswith("2 records, 1 events")
 
 
+def test_aftercare_sheet_for_a_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The take-home sheet: name, date, reference and the advice, and no health answers."""
+    data = tmp_path / "data"
+    _, out, _ = run(capsys, "demo", "--records", "1", "--data-dir", str(data), "--seed", "3")
+    reference, name = out.splitlines()[0].split("\t")
+    target = tmp_path / "take-home.pdf"
+    code, out, err = run(
+        capsys, "aftercare", reference, "--out", str(target), "--data-dir", str(data)
+    )
+    assert code == 0, err
+    reader = PdfReader(io.BytesIO(target.read_bytes()))
+    assert len(reader.pages) == 1
+    text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())
+    assert name in text and reference in text
+    assert "Call 911 now" in text and "Call the clinic" in text
+    assert "do not drive" in text
+    for private in ("Flag", "screening", "Yes", "Not sure", "signature", "Decision"):
+        assert private not in text, private
+    # The sheet is logged on the record; a mistyped reference is a clear sentence.
+    code, out, _ = run(capsys, "verify", "--data-dir", str(data))
+    assert out.startswith("1 records, 1 events")
+    code, _, err = run(
+        capsys, "aftercare", "ZZZZ-ZZZZ", "--out", str(target), "--data-dir", str(data)
+    )
+    assert code == 1 and "No record found" in err and "Traceback" not in err
+
+
 def test_pdf_for_an_unknown_reference_is_a_clear_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -145,7 +175,8 @@ def test_config_and_data_dir_work_before_or_after_the_command(
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ('age_of_majority = "old"', "age_of_majority"),
+        ('age_of_majority = "old"', "age_of_majority is no longer a setting"),
+        ('province = "XX"', "province"),
         ('timezone = "Mars/Olympus"', "unknown time zone 'Mars/Olympus'"),
         ("idle_timeout = 5", "idle_timeout: is not a known setting"),
         ('[clinic]\nname = ""', "clinic.name"),
@@ -176,7 +207,8 @@ def test_content_check_prints_reading_grades(capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "content", "check")
     assert code == 0
     assert "is valid" in out
-    assert "what-is-ims" in out and "grade" in out
+    assert "what-is-ims" in out and "FK" in out and "SMOG" in out
+    assert "aftercare-sheet" in out
 
 
 def test_entry_point_is_installed(tmp_path: Path) -> None:

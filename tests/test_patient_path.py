@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from pypdf import PdfReader
 from textual import events
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, RadioButton, Static
 
 from consent_records.base import StoreUnavailable
 from consent_records.model import (
@@ -34,6 +34,7 @@ from tests.driver import (
     SignScreen,
     SubstituteScreen,
     WelcomeScreen,
+    WhoScreen,
 )
 
 SIZE = (100, 30)
@@ -158,25 +159,28 @@ async def test_agree_needs_every_statement(make_services: Services) -> None:
         assert type(app.screen).__name__ == "DecisionScreen"
 
 
-async def test_patient_under_18_goes_to_substitute_decision_maker(
-    make_services: Services,
-) -> None:
+async def test_a_parent_fills_it_in_for_a_young_patient(make_services: Services) -> None:
     services = make_services()
     app = KioskApp(services)
     async with app.run_test(size=SIZE) as pilot:
-        await driver.start(pilot)
+        await driver.start(pilot, who="substitute")
+        assert "About the patient" in str(app.screen.query_one(".title").render())
         await driver.about(pilot, "Zoë Ångström", "2012", "3", "9")
         assert isinstance(app.screen, SubstituteScreen)
         await pilot.click("#continue")
         await pilot.pause()
-        assert "full name of the person giving consent" in driver.field_error(pilot, "full_name")
+        assert "Please type your full name" in driver.field_error(pilot, "full_name")
         await driver.fill(pilot, "#sdm-name", "Amélie Ångström")
         await driver.fill(pilot, "#sdm-relationship", "mother")
         await pilot.click("#continue")
         await pilot.pause()
         assert isinstance(app.screen, EducationScreen)
+        assert "filling this in for the patient" in app.screen.section.markdown()
         await driver.read_all_sections(pilot)
         await driver.answer_quiz(pilot)
+        assert isinstance(app.screen, ScreeningScreen)
+        prompts = " ".join(str(p.render()) for p in app.screen.query(".prompt"))
+        assert "Does the patient" in prompts and " you " not in f" {prompts} ".lower()
         await driver.answer_screening(pilot)
         await driver.decide(pilot, "agree")
         # The substitute signs, so the patient's name does not match.
@@ -191,6 +195,36 @@ async def test_patient_under_18_goes_to_substitute_decision_maker(
     assert record.substitute.full_name == "Amélie Ångström"
     assert record.substitute.relationship == "mother"
     assert record.signature.signer == "substitute"
+    (flag,) = [f for f in record.flags if f.question_id == "young-patient"]
+    assert "Aged 14" in flag.reason and "mother" in flag.reason
+
+
+async def test_a_young_patient_may_fill_it_in_themselves(make_services: Services) -> None:
+    """Never turned away nor forced into the substitute path: flagged for capacity."""
+    services = make_services(province="ON")
+    app = KioskApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await driver.start(pilot)
+        await driver.about(pilot, "Zoë Ångström", "2011", "3", "9")
+        assert isinstance(app.screen, EducationScreen)
+        await driver.read_all_sections(pilot)
+        await driver.answer_quiz(pilot)
+        await driver.answer_screening(pilot)
+        await driver.decide(pilot, "discuss", confirm_all=False)
+        await driver.sign(pilot, "Zoë Ångström", drawn=False)
+        assert isinstance(app.screen, DoneScreen)
+        done = " ".join(str(w.render()) for w in app.screen.query(Static))
+    record = only_record(services).record
+    assert record.substitute is None and record.signature.signer == "patient"
+    (flag,) = [f for f in record.flags if f.question_id == "young-patient"]
+    assert "Aged 15, under the age of majority in Ontario (18)" in flag.reason
+    assert "capacity is presumed" in flag.reason
+    assert record.content.province == "ON"
+    # Done: what happens next for this choice, the take-home copy, signs by urgency.
+    bundle = services.content.bundle
+    assert bundle.decisions[2].next_steps and bundle.decisions[2].next_steps.split(".")[0] in done
+    assert "Ask the front desk for a printed copy" in done
+    assert done.index("Call 911 now") < done.index("Call the clinic")
 
 
 @pytest.mark.parametrize(
@@ -328,6 +362,8 @@ async def test_done_returns_to_welcome_and_forgets_the_patient(make_services: Se
         # Nothing of the patient is on screen.
         await pilot.press("enter")
         await pilot.pause()
+        assert app.screen.query(RadioButton).first().value is False  # nothing kept
+        await driver.choose_who(pilot, "patient")
         assert app.screen.query_one("#full-name", Input).value == ""
 
 
@@ -368,6 +404,8 @@ async def test_idle_patient_is_asked_then_wiped(make_services: Services) -> None
         assert await gone(pilot, old_session), "the idle patient's answers are still in memory"
         await pilot.press("enter")
         await pilot.pause()
+        assert app.screen.query(RadioButton).first().value is False  # nothing kept
+        await driver.choose_who(pilot, "patient")
         assert app.screen.query_one("#full-name", Input).value == ""
 
 
@@ -444,6 +482,7 @@ async def test_whole_path_with_the_keyboard_alone(make_services: Services) -> No
     async with app.run_test(size=(80, 24)) as pilot:
         await driver.ready(pilot)
         await pilot.press("enter")
+        await driver.choose_who(pilot, "patient")
         await driver.type_text(pilot, "Siobhán Haddad")
         for field, text in (("#dob-year", "1969"), ("#dob-month", "7"), ("#dob-day", "4")):
             await tab_to(pilot, field)
@@ -472,7 +511,8 @@ async def test_whole_path_with_the_keyboard_alone(make_services: Services) -> No
             await pilot.press("enter")
             await pilot.pause()
         assert isinstance(app.screen, ScreeningScreen)
-        for _question in services.content.bundle.screening:
+        assert isinstance(app.screen, ScreeningScreen)
+        for _question in app.screen.session.shown.screening:
             await pilot.press("tab", "enter")  # from Yes to No, and choose it
         assert app.focused is app.screen.query_one("#continue")
         await pilot.press("enter")
@@ -544,7 +584,7 @@ async def test_start_waits_until_the_kiosk_is_ready(
         await app.workers.wait_for_complete()
         await pilot.pause()
         await pilot.pause()
-        assert isinstance(app.screen, AboutScreen)
+        assert isinstance(app.screen, WhoScreen)
 
 
 async def test_an_unexpected_error_never_shows_a_traceback(
@@ -579,6 +619,8 @@ async def test_a_patient_who_went_back_to_welcome_is_still_wiped_when_idle(
         await driver.fill(pilot, "#full-name", "Alice Private")
         await pilot.click("#back")
         await pilot.pause()
+        await pilot.click("#back")
+        await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
         clock.now += 121
         await pilot.pause(1.2)
@@ -587,6 +629,7 @@ async def test_a_patient_who_went_back_to_welcome_is_still_wiped_when_idle(
         assert app.session is None
         await pilot.press("enter")
         await pilot.pause()
+        await driver.choose_who(pilot, "patient")
         assert app.screen.query_one("#full-name", Input).value == "", "the next patient sees it"
 
 

@@ -11,6 +11,7 @@ import pypdf
 import pytest
 
 from consent_records.model import (
+    ContentStamp,
     Decision,
     EventKind,
     StoredRecord,
@@ -18,6 +19,8 @@ from consent_records.model import (
 )
 from consent_records.pdf import (
     NOT_CONSENT_LINE,
+    TITLE,
+    TITLE_CONSENTED,
     ClinicHeader,
     qr_payload,
     render_consent_pdf,
@@ -84,7 +87,7 @@ def test_reader_sees_who_what_and_status(content: ContentBundle) -> None:
     assert "1984-02-29" in text
     assert "K7P3-QX9M" in text
     assert record.id in text
-    assert "IMS (dry needling) consent summary" in text
+    assert TITLE in text and "not consent" in TITLE
     assert content.decision_text(DecisionChoice.AGREE) in text
     assert "Awaiting physiotherapist discussion and countersignature" in text
     assert NOT_CONSENT_LINE in text
@@ -330,3 +333,39 @@ def test_with_the_packaged_content() -> None:
         assert f"Page {number} of {len(pages)}" in page
         assert "Ref K7P3-QX9M" in page
         assert f"Content {bundle.version}" in page
+
+
+def test_title_never_reads_as_consent_until_countersigned(content: ContentBundle) -> None:
+    record = make_record(content)
+    before = all_text(render(make_stored(record), content))
+    assert TITLE in before and "consent summary" not in before
+    after = all_text(
+        render(make_stored(record, [make_event(record, EventKind.COUNTERSIGNED)]), content)
+    )
+    assert TITLE_CONSENTED in after
+
+
+def test_packaged_content_as_the_substitute_saw_it_with_key_points_shown() -> None:
+    loaded = load_content()
+    bundle = loaded.bundle
+    substitute = SubstituteDecisionMaker(full_name="Amélie Ångström", relationship="mother")
+    record = make_record(bundle, content_sha256=loaded.sha256, substitute=substitute, flags=())
+    record = record.model_copy(
+        update={
+            "content": ContentStamp(
+                version=bundle.version, language="en", sha256=loaded.sha256, province="QC",
+                options=["electrical-stimulation"],
+            )
+        }
+    )  # fmt: skip
+    text = all_text(render(make_stored(record), bundle))
+    shown = bundle.as_shown(
+        "substitute", province="QC", options=frozenset(["electrical-stimulation"])
+    )
+    assert shown.decision_text(DecisionChoice.AGREE) in text
+    assert "I plan for the patient to have IMS" in text
+    for statement in shown.statements:
+        assert statement.text in text
+    assert "key points from the box at its end" in text
+    assert "electrical-stimulation" in text
+    assert "substitute decision-maker" in text

@@ -71,12 +71,21 @@ def test_age_counts_whole_years() -> None:
     assert age_on(date(2008, 11, 20), date(2026, 11, 20)) == 18
 
 
-@pytest.mark.parametrize(("majority", "expected"), [(18, False), (19, True)])
-def test_age_of_majority_is_configurable(majority: int, expected: bool) -> None:
-    s = session(age_of_majority=majority)
-    s.set_about(about(year="2008", month="1", day="1"))
-    assert s.needs_substitute is expected
-    assert (Position(Step.SUBSTITUTE) in s.path()) is expected
+@pytest.mark.parametrize("province", ["AB", "BC", "ON", "QC"])
+def test_who_fills_it_in_decides_the_substitute_step_never_age(province: str) -> None:
+    young = about(year="2014", month="1", day="1")
+    s = session(province=province)
+    assert s.path()[1] == Position(Step.WHO)
+    s.set_filled_in_by("patient")
+    s.set_about(young)
+    assert Position(Step.SUBSTITUTE) not in s.path()
+    s.set_filled_in_by("substitute")
+    assert Position(Step.SUBSTITUTE) in s.path()
+    adult = session(province=province)
+    adult.set_filled_in_by("substitute")  # an adult who cannot decide for themselves
+    adult.set_about(about())
+    assert Position(Step.SUBSTITUTE) in adult.path()
+    assert "the patient" in adult.shown.screening[0].prompt
 
 
 def test_first_attempts_are_kept_and_later_answers_ignored() -> None:

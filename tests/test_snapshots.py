@@ -24,6 +24,12 @@ async def to_about(pilot: Pilot[None]) -> None:
     await driver.start(pilot)
 
 
+async def who(pilot: Pilot[None]) -> None:
+    await driver.ready(pilot)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
 async def about_with_errors(pilot: Pilot[None]) -> None:
     await driver.start(pilot)
     await driver.about(pilot, "Renée Bélanger", "1980", "2", "30")
@@ -94,6 +100,7 @@ async def still_there(pilot: Pilot[None]) -> None:
 
 SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "welcome": driver.ready,
+    "who": who,
     "about": to_about,
     "about_errors": about_with_errors,
     "education": first_section,
@@ -122,7 +129,7 @@ def test_screen(name: str, make_services: Services, snap_compare) -> None:  # ty
     assert snap_compare(app, terminal_size=(100, 30), run_before=settled(name))
 
 
-@pytest.mark.parametrize("name", ["welcome", "about", "education", "sign"])
+@pytest.mark.parametrize("name", ["welcome", "who", "about", "education", "sign"])
 def test_small_terminal(name: str, make_services: Services, snap_compare) -> None:  # type: ignore[no-untyped-def]
     app = KioskApp(make_services())
     assert snap_compare(app, terminal_size=(80, 24), run_before=settled(name))

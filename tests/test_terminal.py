@@ -193,6 +193,11 @@ def test_welcome_then_about_you_fit_the_terminal(
     assert CLINIC in welcome.splitlines()[0], "the top bar names the clinic"
 
     terminal.keys("Enter")
+    terminal.wait_for("Who is filling this in?", "I am the patient", "Back", "Continue")
+    time.sleep(TYPING_GAP)
+    terminal.keys("Enter")  # choose "I am the patient"; focus moves to Continue
+    time.sleep(TYPING_GAP)
+    terminal.keys("Enter")
     about = terminal.wait_for("About you", "Your full name", "Back", "Continue")
     assert "Welcome to" not in about
 
@@ -210,7 +215,7 @@ def test_welcome_then_about_you_fit_the_terminal(
     time.sleep(TYPING_GAP)
     terminal.keys("Tab")
     screen = terminal.wait_for(
-        "Your physiotherapist", "Choose your physiotherapist", "Back", "Continue"
+        "Your physiotherapist", "Choose the physiotherapist", "Back", "Continue"
     )
     assert re.search(r"Year\W+1980\W+Month\W+5\W+Day\W+17\W", screen), (
         f"the date of birth is not shown as typed:\n{screen}"
@@ -221,6 +226,11 @@ def test_welcome_then_about_you_fit_the_terminal(
 def test_a_patient_cannot_quit_suspend_or_open_a_palette(terminal: Terminal) -> None:
     terminal.start(100, 30)  # no --dev: the kiosk as a patient meets it
     terminal.wait_for(f"Welcome to {CLINIC}", "Start", absent="One moment")
+    terminal.keys("Enter")
+    terminal.wait_for("Who is filling this in?")
+    time.sleep(TYPING_GAP)
+    terminal.keys("Enter")
+    time.sleep(TYPING_GAP)
     terminal.keys("Enter")
     terminal.wait_for("About you")
     terminal.type("Renée")
