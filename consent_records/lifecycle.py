@@ -345,20 +345,30 @@ class Lifecycle:
 
     def standing(self, now: datetime, rules: ConsentRules | None = None) -> Standing:
         """The status at ``now``: expiry and re-consent are judged here, never stored."""
-        rules = rules or ConsentRules()
-        consented_at = self.consented_at
-        if self.status is not ConsentStatus.ACTIVE or consented_at is None:
-            return Standing(self.status, self.status, None, False, ())
-        expires_at = consented_at + timedelta(days=rules.valid_days)
-        changes = rules.history.material_since(self.content_version)
-        if now >= expires_at:
-            status = ConsentStatus.EXPIRED
-        elif changes:
-            status = ConsentStatus.RECONSENT_NEEDED
-        else:
-            status = ConsentStatus.ACTIVE
-        soon = now < expires_at <= now + timedelta(days=rules.expiring_within_days)
-        return Standing(status, self.status, expires_at, soon, changes)
+        return judge(self.status, self.consented_at, self.content_version, now, rules)
+
+
+def judge(
+    base: ConsentStatus,
+    consented_at: datetime | None,
+    content_version: str,
+    now: datetime,
+    rules: ConsentRules | None = None,
+) -> Standing:
+    """The standing of a record whose events led to ``base`` (what an index row keeps)."""
+    rules = rules or ConsentRules()
+    if base is not ConsentStatus.ACTIVE or consented_at is None:
+        return Standing(base, base, None, False, ())
+    expires_at = consented_at + timedelta(days=rules.valid_days)
+    changes = rules.history.material_since(content_version)
+    if now >= expires_at:
+        status = ConsentStatus.EXPIRED
+    elif changes:
+        status = ConsentStatus.RECONSENT_NEEDED
+    else:
+        status = ConsentStatus.ACTIVE
+    soon = now < expires_at <= now + timedelta(days=rules.expiring_within_days)
+    return Standing(status, base, expires_at, soon, changes)
 
 
 def start(record: ConsentRecord) -> Lifecycle:
@@ -573,6 +583,7 @@ __all__ = [
     "available_actions",
     "check",
     "fold",
+    "judge",
     "standing",
     "start",
 ]

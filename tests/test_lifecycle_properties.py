@@ -246,7 +246,7 @@ def test_the_generator_reaches_every_status() -> None:
     """Guard the property tests: random sequences do reach every base status."""
     seen: set[ConsentStatus] = set()
 
-    @settings(max_examples=400, deadline=None, database=None)
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
     @given(scenarios)
     def collect(scenario: tuple[Decision, list]) -> None:
         decision, picks = scenario
