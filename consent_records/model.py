@@ -275,6 +275,8 @@ class ConsentRecord(Model):
 
 
 class EventKind(StrEnum):
+    """Kinds of version-1 events; new events are version 2 (consent_records/events.py)."""
+
     PDF_EXPORTED = "pdf_exported"
     PHYSIO_REVIEWED = "physio_reviewed"
     COUNTERSIGNED = "countersigned"
