@@ -18,10 +18,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import AwareDatetime, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
-from consent_records.events import EVENT_SCHEMA_VERSION, Actor, Role, UserName
-from consent_records.model import Identifier, Model, PersonName, RecordId, Sha256Hex, new_record_id
+from consent_records.events import ChainEvent, Role, UserName
+from consent_records.model import Identifier, PersonName, Sha256Hex
 
 
 class AuditKind(StrEnum):
@@ -36,13 +36,10 @@ class AuditKind(StrEnum):
     LOGGED_OUT = "logged_out"
 
 
-class _AuditEvent(Model):
-    schema_version: Literal[2] = EVENT_SCHEMA_VERSION
-    id: RecordId = Field(default_factory=new_record_id)
-    at: AwareDatetime
-    actor: Actor
-    """Who did it: the admin (or the ``cli`` / ``os_user`` creating the first admin), or the
+class _AuditEvent(ChainEvent):
+    """``actor``: the admin (or the ``cli`` / ``os_user`` creating the first admin), or the
     staff member signing in or out."""
+
     subject: UserName
     """The account concerned."""
 

@@ -133,10 +133,11 @@ class EventKind(StrEnum):
     RECONSENT_LINKED = "reconsent_linked"
 
 
-class _Event(Model):
+class ChainEvent(Model):
+    """What every version-2 chain entry other than a record has: an id, a time, an actor."""
+
     schema_version: Literal[2] = EVENT_SCHEMA_VERSION
     id: RecordId = Field(default_factory=new_record_id)
-    record_id: RecordId
     at: AwareDatetime
     """When it was recorded (with the terminal's UTC offset)."""
     actor: Actor
@@ -144,6 +145,10 @@ class _Event(Model):
     @property
     def actor_label(self) -> str:
         return self.actor.label
+
+
+class _Event(ChainEvent):
+    record_id: RecordId
 
 
 class PdfExported(_Event):
@@ -365,6 +370,7 @@ __all__ = [
     "EVENT_SCHEMA_VERSION",
     "Actor",
     "AnyEvent",
+    "ChainEvent",
     "Countersigned",
     "Declined",
     "DiscussItem",

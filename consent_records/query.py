@@ -152,6 +152,7 @@ class RecordQuery(Model):
     """One page of the records browser: search text, filters, sort and paging."""
 
     text: Annotated[str, StringConstraints(max_length=SEARCH_TEXT_MAX)] = ""
+    """What was typed in the search box: cleaned and cut to :data:`SEARCH_TEXT_MAX`."""
     statuses: frozenset[ConsentStatus] = frozenset()
     """Any of these statuses (judged at ``as_of``); empty: every status."""
     physiotherapist_ids: frozenset[Identifier] = frozenset()
@@ -172,10 +173,11 @@ class RecordQuery(Model):
     offset: Annotated[int, Field(ge=0)] = 0
     limit: Annotated[int, Field(ge=1, le=PAGE_MAX)] = 50
 
-    @field_validator("text")
+    @field_validator("text", mode="before")
     @classmethod
-    def _clean(cls, value: str) -> str:
-        return clean_text(value, SEARCH_TEXT_MAX)
+    def _clean(cls, value: object) -> object:
+        # A long paste is cut rather than refused: the search box never shows an error.
+        return clean_text(value, SEARCH_TEXT_MAX) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> RecordQuery:

@@ -113,6 +113,7 @@ def test_query_is_validated_and_travels_as_json() -> None:
         sort=SortKey.PATIENT_NAME,
     )
     assert query.text == "Renée[2J Côté"
+    assert len(RecordQuery(text="Björn " * 100, as_of=NOW).text) <= 120
     assert RecordQuery.model_validate_json(query.model_dump_json()) == query
     with pytest.raises(ValidationError, match="ends before it starts"):
         RecordQuery(completed_from=date(2026, 2, 1), completed_to=date(2026, 1, 1), as_of=NOW)
