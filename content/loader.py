@@ -143,7 +143,7 @@ def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> 
     }
     data: dict[str, Any] = dict(_as_mapping(manifest_path, _read_yaml(manifest_path)))
     # Not shown to patients, so not part of the hashed content.
-    history = _history(manifest_path, data.pop("changes", None), data.get("version"))
+    changes = data.pop("changes", None)
     for key in ("sources", "quiz", "screening"):
         data[key] = _as_mapping(files[key], _read_yaml(files[key])).get(key)
     decision = _as_mapping(files["statements"], _read_yaml(files["statements"]))
@@ -167,6 +167,7 @@ def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> 
             where = ".".join(str(part) for part in loc)
             lines.append(f"{_origin(loc, files, section_files)}: {where}: {error['msg']}")
         raise ContentError("The education content is not valid:\n  " + "\n  ".join(lines)) from None
+    history = _history(manifest_path, changes, bundle.version)
     blob = canonical_json(bundle.model_dump(mode="json"))
     return LoadedContent(
         bundle=bundle,
@@ -177,7 +178,7 @@ def load_content(language: str = DEFAULT_LANGUAGE, root: Path | None = None) -> 
     )
 
 
-def _history(path: Path, changes: Any, version: Any) -> ContentHistory:
+def _history(path: Path, changes: Any, version: str) -> ContentHistory:
     """The manifest's ``changes``, which must start with the current version."""
     try:
         history = ContentHistory.model_validate({"revisions": changes or ()})
