@@ -428,7 +428,7 @@ def _table_refusal(state: Lifecycle, action: Action) -> str:
                 f"The patient withdrew their consent{_when(state.outcome)}, so this record "
                 f"cannot be countersigned. {_NEW_RECORD}"
             )
-        return f"This record is {label}, so it cannot be countersigned. {_NEW_RECORD}"
+        return f"This record is closed ({label}), so it cannot be countersigned. {_NEW_RECORD}"
     if action is Action.DISCUSS:
         if status is _S.DECLINED_AT_KIOSK:
             return (
@@ -440,7 +440,9 @@ def _table_refusal(state: Lifecycle, action: Action) -> str:
                 "Consent on this record is already given. Add a note to record a later "
                 "conversation; a new treatment needs a new kiosk record."
             )
-        return f"This record is {label}. Add a note to record a conversation. {_NEW_RECORD}"
+        return (
+            f"This record is closed ({label}). Add a note to record a conversation. {_NEW_RECORD}"
+        )
     if action is Action.WITHDRAW:
         if status in (*_PENDING, _S.DISCUSSED):
             return (
@@ -449,11 +451,16 @@ def _table_refusal(state: Lifecycle, action: Action) -> str:
             )
         if status is _S.WITHDRAWN:
             return f"Consent on this record was already withdrawn{_when(state.outcome)}."
-        return f"This record is {label}: there is no consent to withdraw."
+        return f"This record is closed ({label}): there is no consent to withdraw."
     if action is Action.DECLINE and status in _PENDING:
         return "Record your discussion with the patient first, then their decline."
-    if status in FINAL or status is _S.ACTIVE:
-        return f"This record is {label}, so it cannot take {_ACTION_WORDS[action]}."
+    if status is _S.ACTIVE:
+        return (
+            "Consent on this record is active. If the patient no longer wants IMS, record "
+            "their withdrawal."
+        )
+    if status in FINAL:
+        return f"This record is closed ({label}), so it cannot take {_ACTION_WORDS[action]}."
     return f"A record that is {label} cannot take {_ACTION_WORDS[action]}."
 
 
