@@ -335,6 +335,8 @@ class ConsentRecord(Model):
 
 
 class EventKind(StrEnum):
+    """Kinds of version-1 events; new events are version 2 (consent_records/events.py)."""
+
     PDF_EXPORTED = "pdf_exported"
     AFTERCARE_PRINTED = "aftercare_printed"
     """The take-home aftercare sheet was written for the patient (safety-net advice given)."""

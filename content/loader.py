@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from content.history import ContentHistory
 from content.schema import ContentBundle
 
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -46,6 +47,8 @@ class LoadedContent:
     canonical_json: bytes
     """The canonical JSON itself, so the store can archive the exact content by hash."""
     directory: Path
+    history: ContentHistory = field(default_factory=ContentHistory)
+    """The manifest's ``changes``: which versions were material (content/history.py)."""
 
 
 def canonical_json(value: Any) -> bytes:
@@ -151,6 +154,8 @@ def load_content(
         "substitute_note": manifest_path,
     }
     data: dict[str, Any] = dict(_as_mapping(manifest_path, _read_yaml(manifest_path)))
+    # Not shown to patients, so not part of the hashed content.
+    changes = data.pop("changes", None)
     for key in ("sources", "quiz", "screening", "provinces", "aftercare"):
         data[key] = _as_mapping(files[key], _read_yaml(files[key])).get(key)
     decision = _as_mapping(files["statements"], _read_yaml(files["statements"]))
@@ -177,13 +182,33 @@ def load_content(
     if strict and (problems := bundle.problems()):
         lines = [f"{_problem_origin(p, data, files, section_files)}: {p}" for p in problems]
         raise ContentError("The education content is not ready:\n  " + "\n  ".join(lines))
+    history = _history(manifest_path, changes, bundle.version)
     blob = canonical_json(bundle.model_dump(mode="json"))
     return LoadedContent(
         bundle=bundle,
         sha256=hashlib.sha256(blob).hexdigest(),
         canonical_json=blob,
         directory=directory,
+        history=history,
     )
+
+
+def _history(path: Path, changes: Any, version: str) -> ContentHistory:
+    """The manifest's ``changes``, which must start with the current version."""
+    try:
+        history = ContentHistory.model_validate({"revisions": changes or ()})
+    except ValidationError as exc:
+        where = "; ".join(
+            f"changes.{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}".replace(".: ", ": ")
+            for e in exc.errors()
+        )
+        raise ContentError(f"{path}: {where}") from None
+    if history.current != version:
+        raise ContentError(
+            f"{path}: changes must start with the current version {version} (say whether "
+            "it is material, and what changed in one line; see content/history.py)"
+        )
+    return history
 
 
 @lru_cache(maxsize=4)
