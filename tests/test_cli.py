@@ -122,9 +122,15 @@ def test_aftercare_sheet_for_a_reference(
     code, out, _ = run(capsys, "verify", "--data-dir", str(data))
     assert out.startswith("1 records, 1 events")
     code, _, err = run(
-        capsys, "aftercare", "ZZZZ-ZZZZ", "--out", str(target), "--data-dir", str(data)
+        capsys, "aftercare", "ZZZZ-ZZZZ", "--out", str(tmp_path / "x.pdf"), "--data-dir", str(data)
     )
     assert code == 1 and "No record found" in err and "Traceback" not in err
+    # Printing it again never replaces the first copy silently.
+    before = target.read_bytes()
+    code, _, err = run(
+        capsys, "aftercare", reference, "--out", str(target), "--data-dir", str(data)
+    )
+    assert code != 0 and "--force" in err and target.read_bytes() == before
 
 
 def test_pdf_for_an_unknown_reference_is_a_clear_message(
