@@ -124,6 +124,7 @@ class EventKind(StrEnum):
     """
 
     PDF_EXPORTED = "pdf_exported"
+    AFTERCARE_PRINTED = "aftercare_printed"
     DISCUSSED = "discussed"
     COUNTERSIGNED = "countersigned"
     DECLINED = "declined"
@@ -160,6 +161,15 @@ class PdfExported(_Event):
     bytes: Annotated[int, Field(ge=0)]
     pdf_sha256: Sha256Hex | None = None
     """SHA-256 of the PDF's bytes, so a PDF found later can be matched to its export."""
+
+
+class AftercarePrinted(_Event):
+    """The take-home aftercare sheet was written for the patient (safety-net advice given)."""
+
+    kind: Literal[EventKind.AFTERCARE_PRINTED] = EventKind.AFTERCARE_PRINTED
+    file_name: Annotated[ShortText, StringConstraints(min_length=1)]
+    """The file's name only, never its folder."""
+    bytes: Annotated[int, Field(ge=0)]
 
 
 class DiscussItemKind(StrEnum):
@@ -320,6 +330,7 @@ class ReconsentLinked(_Event):
 
 LifecycleEvent: TypeAlias = Annotated[
     PdfExported
+    | AftercarePrinted
     | Discussed
     | Countersigned
     | Declined
@@ -369,6 +380,7 @@ def actor_label(event: AnyEvent) -> str:
 __all__ = [
     "EVENT_SCHEMA_VERSION",
     "Actor",
+    "AftercarePrinted",
     "AnyEvent",
     "ChainEvent",
     "Countersigned",

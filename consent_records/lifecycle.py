@@ -76,6 +76,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from consent_records.events import (
+    AftercarePrinted,
     AnyEvent,
     Countersigned,
     Declined,
@@ -184,6 +185,7 @@ class Action(StrEnum):
     """What an event does to the lifecycle (the transition table's rows)."""
 
     EXPORT_PDF = "export_pdf"
+    PRINT_AFTERCARE = "print_aftercare"
     NOTE = "note"
     LINK_RECONSENT = "link_reconsent"
     DISCUSS = "discuss"
@@ -201,6 +203,7 @@ _EVERY = {status: status for status in BASE_STATUSES}
 TRANSITIONS: Mapping[Action, Mapping[ConsentStatus, ConsentStatus]] = MappingProxyType(
     {
         Action.EXPORT_PDF: _EVERY,
+        Action.PRINT_AFTERCARE: _EVERY,
         Action.NOTE: _EVERY,
         Action.LINK_RECONSENT: _EVERY,
         Action.DISCUSS: {**{s: _S.DISCUSSED for s in _PENDING}, _S.DISCUSSED: _S.DISCUSSED},
@@ -221,6 +224,7 @@ CLINICAL_ACTIONS: frozenset[Action] = frozenset(
 _ACTION_OF_KIND: Mapping[str, Action] = MappingProxyType(
     {
         EventKind.PDF_EXPORTED: Action.EXPORT_PDF,
+        EventKind.AFTERCARE_PRINTED: Action.PRINT_AFTERCARE,
         EventKind.NOTE: Action.NOTE,
         EventKind.RECONSENT_LINKED: Action.LINK_RECONSENT,
         EventKind.DISCUSSED: Action.DISCUSS,
@@ -233,6 +237,7 @@ _ACTION_OF_KIND: Mapping[str, Action] = MappingProxyType(
 _ACTION_OF_V1: Mapping[V1Kind, Action] = MappingProxyType(
     {
         V1Kind.PDF_EXPORTED: Action.EXPORT_PDF,
+        V1Kind.AFTERCARE_PRINTED: Action.PRINT_AFTERCARE,
         V1Kind.NOTE: Action.NOTE,
         V1Kind.PHYSIO_REVIEWED: Action.DISCUSS,
         V1Kind.COUNTERSIGNED: Action.LEGACY_COUNTERSIGN,
@@ -391,6 +396,7 @@ def available_actions(state: Lifecycle) -> frozenset[Action]:
 _ACTION_WORDS: Mapping[Action, str] = MappingProxyType(
     {
         Action.EXPORT_PDF: "a PDF export",
+        Action.PRINT_AFTERCARE: "an aftercare sheet",
         Action.NOTE: "a note",
         Action.LINK_RECONSENT: "a re-consent link",
         Action.DISCUSS: "a discussion",
@@ -526,6 +532,8 @@ def apply(state: Lifecycle, event: AnyEvent) -> Lifecycle:
             return replace(after, reconsent_links=(*state.reconsent_links, event))
         case PdfExported():
             return replace(after, exports=state.exports + 1)
+        case AftercarePrinted():
+            return after
         case Note():
             return replace(after, notes=state.notes + 1)
     assert isinstance(event, RecordEvent)
@@ -537,6 +545,8 @@ def apply(state: Lifecycle, event: AnyEvent) -> Lifecycle:
         return replace(after, outcome=event)
     if action is Action.EXPORT_PDF:
         return replace(after, exports=state.exports + 1)
+    if action is Action.PRINT_AFTERCARE:
+        return after
     return replace(after, notes=state.notes + 1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def test_history_is_not_part_of_the_hashed_content(tmp_path: Path) -> None:
 def test_a_version_bump_without_its_change_line_is_refused(tmp_path: Path) -> None:
     manifest = _copy_content(tmp_path)
     text = manifest.read_text(encoding="utf-8")
-    manifest.write_text(text.replace('version: "2026.1"\n', 'version: "2026.9"\n', 1))
+    manifest.write_text(
+        re.sub(r'^version: "[^"]+"$', 'version: "2026.9"', text, count=1, flags=re.M)
+    )
     with pytest.raises(ContentError, match=r"manifest.yaml: changes must start with the current"):
         load_content(root=tmp_path)
     manifest.write_text(text.replace("material: true", "material: maybe"), encoding="utf-8")

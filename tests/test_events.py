@@ -173,7 +173,7 @@ def test_discussion_items_are_well_formed() -> None:
 
 def test_shared_kind_values_mean_the_same_in_both_versions() -> None:
     shared = {k.value for k in V1Kind} & {k.value for k in EventKind}
-    assert shared == {"pdf_exported", "countersigned", "withdrawn", "note"}
+    assert shared == {"pdf_exported", "aftercare_printed", "countersigned", "withdrawn", "note"}
     record = make_record(make_content())
     assert linked(record, "0" * 32).kind == "reconsent_linked"
     assert isinstance(JLEE, StaffActor)

@@ -185,6 +185,7 @@ def test_available_actions_follow_the_table() -> None:
     record = rec(Decision.DECLINE)
     assert available_actions(start(record)) == {
         Action.EXPORT_PDF,
+        Action.PRINT_AFTERCARE,
         Action.NOTE,
         Action.LINK_RECONSENT,
     }

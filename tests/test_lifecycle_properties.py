@@ -135,7 +135,12 @@ def test_random_sequences_keep_the_invariants(scenario: tuple[Decision, list]) -
     assert len(signs) <= 1, "only one countersignature"
     if decision is Decision.DECLINE:
         assert state.status is S.DECLINED_AT_KIOSK
-        assert set(actions) <= {Action.EXPORT_PDF, Action.NOTE, Action.LINK_RECONSENT}
+        assert set(actions) <= {
+            Action.EXPORT_PDF,
+            Action.PRINT_AFTERCARE,
+            Action.NOTE,
+            Action.LINK_RECONSENT,
+        }
     if Action.WITHDRAW in actions:
         assert signs and actions.index(signs[0]) < actions.index(Action.WITHDRAW)
     if state.status is S.ACTIVE:
