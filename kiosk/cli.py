@@ -10,6 +10,7 @@
     ims-kiosk backup --out DIR          write a consistent, verified copy of the store
     ims-kiosk keys init | show          make or show the clinic's checkpoint key
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
+    ims-kiosk staff                     the staff app (physiotherapists and admins)
 
 Every command takes ``--data-dir DIR`` (or IMS_KIOSK_DATA_DIR) and ``--config FILE`` (or
 IMS_KIOSK_CONFIG), before or after the command's name. Problems are reported as plain
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", type=Path, default=None, metavar="FILE",
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
+    from kiosk import staff_cli
+
+    staff_cli.add_parser(commands)
     return parser
 
 
@@ -630,6 +634,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return cmd_content_check(args)
     if command == "keys":
         return cmd_keys(args, parser)
+    if command == "staff":
+        from kiosk.staff_cli import cmd_staff
+
+        return cmd_staff(args)
     handlers = {
         "run": cmd_run,
         "demo": cmd_demo,
