@@ -694,6 +694,11 @@ def report(exc: Exception) -> int:
     if isinstance(exc, StoreError | SaveFailed):
         print(f"The record store reported a problem: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
+    from consent_records.store.layout import FileRefused
+
+    if isinstance(exc, FileRefused):
+        print(f"{exc.sentence()}.", file=sys.stderr)
+        return EXIT_PROBLEM
     if isinstance(exc, OSError):
         with _quiet_logging():
             log.exception("command failed")
