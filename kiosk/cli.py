@@ -436,6 +436,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(report.summary_line())
     print(f"Anchor: {report.anchor_text}  (verify --expect takes it; so does every PDF's)")
     print(f"Store: {data_dir.absolute()}")
+    from consent_records.base import Checkpoint
+
+    for given in _anchors(getattr(args, "expect", [])):
+        signed = ", a signed checkpoint" if isinstance(given, Checkpoint) else ""
+        print(
+            f"Holds: {given.seq}:{given.head} (--expect{signed}): the store still has exactly "
+            "this prefix."
+        )
     if report.last_checkpoint is not None:
         last = report.last_checkpoint
         print(
@@ -702,6 +710,11 @@ def report(exc: Exception) -> int:
         return EXIT_PROBLEM
     if isinstance(exc, StoreError | SaveFailed):
         print(f"The record store reported a problem: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    from consent_records.store.layout import FileRefused
+
+    if isinstance(exc, FileRefused):
+        print(f"{exc.sentence()}.", file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, OSError):
         with _quiet_logging():
