@@ -9,7 +9,6 @@ specification's over the same records.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -178,5 +177,3 @@ def test_the_parity_data_covers_every_status(searched: Any) -> None:
         ConsentStatus.WITHDRAWN,
         ConsentStatus.DECLINED_AFTER_DISCUSSION,
     }
-
-
