@@ -170,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    from kiosk.settings import resolve_data_dir
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    return resolve_data_dir(args.data_dir)
+    return resolve_data_dir(args.data_dir, load_settings(resolve_config(args.config)))
 
 
 def _require_store(data_dir: Path) -> None:
@@ -190,10 +190,10 @@ def _require_store(data_dir: Path) -> None:
 def _services(args: argparse.Namespace, *, existing: bool = False) -> KioskServices:
     """Settings, content and store for a command; ``existing``: the store must exist."""
     from kiosk.services import KioskServices, setup_logging
-    from kiosk.settings import load_settings, resolve_config
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    data_dir = _data_dir(args)
     settings = load_settings(resolve_config(args.config))
+    data_dir = resolve_data_dir(args.data_dir, settings)
     if existing:
         _require_store(data_dir)
     setup_logging(data_dir)
