@@ -13,6 +13,8 @@
     ims-kiosk keys renew-seal           issue a new seal certificate from the root CA
     ims-kiosk verify-pdf FILE...        check the clinic's seal on PDFs
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
+    ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
+    ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
 
 Every command takes ``--data-dir DIR`` (or IMS_KIOSK_DATA_DIR) and ``--config FILE`` (or
 IMS_KIOSK_CONFIG), before or after the command's name. Problems are reported as plain
@@ -169,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", type=Path, default=None, metavar="FILE",
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
+    from kiosk import pg_cli  # the PostgreSQL commands (psycopg only when they run)
+
+    pg_cli.add_commands(commands, _common)
     return parser
 
 
@@ -176,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    from kiosk.settings import resolve_data_dir
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    return resolve_data_dir(args.data_dir)
+    return resolve_data_dir(args.data_dir, load_settings(resolve_config(args.config)))
 
 
 def _require_store(data_dir: Path) -> None:
@@ -196,11 +201,11 @@ def _require_store(data_dir: Path) -> None:
 def _services(args: argparse.Namespace, *, existing: bool = False) -> KioskServices:
     """Settings, content and store for a command; ``existing``: the store must exist."""
     from kiosk.services import KioskServices, setup_logging
-    from kiosk.settings import load_settings, resolve_config
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    data_dir = _data_dir(args)
     settings = load_settings(resolve_config(args.config))
-    if existing:
+    data_dir = resolve_data_dir(args.data_dir, settings)
+    if existing and settings.store == "embedded":
         _require_store(data_dir)
     setup_logging(data_dir)
     return KioskServices(settings, data_dir)
@@ -212,7 +217,12 @@ def _read_only_store(args: argparse.Namespace) -> TinyDBStore:
     from consent_records.store import open_store
     from kiosk.settings import load_settings, resolve_config
 
-    load_settings(resolve_config(args.config))  # a broken config is reported all the same
+    settings = load_settings(resolve_config(args.config))  # a broken config is reported
+    if settings.store == "postgresql":
+        from kiosk.pg_cli import open_configured_store
+
+        logging.getLogger().addHandler(logging.NullHandler())
+        return open_configured_store(settings, read_only=True)  # type: ignore[no-any-return]
     data_dir = _data_dir(args)
     _require_store(data_dir)
     # Read-only: no log file is written either (and nothing reaches the terminal but the
@@ -443,11 +453,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "keep it as it is and see docs/storage.md before anything else: a backup "
                 "restored now would lose the records saved since it was taken."
             )
-        print(f"Store: {data_dir.absolute()}: {advice}", file=sys.stderr)
+        print(f"Store: {_where(store)}: {advice}", file=sys.stderr)
         return EXIT_PROBLEM
     print(report.summary_line())
     print(f"Anchor: {report.anchor_text}  (verify --expect takes it; so does every PDF's)")
-    print(f"Store: {data_dir.absolute()}")
+    print(f"Store: {_where(store)}")
+    from consent_records.base import Checkpoint
+
+    for given in _anchors(getattr(args, "expect", [])):
+        signed = ", a signed checkpoint" if isinstance(given, Checkpoint) else ""
+        print(
+            f"Holds: {given.seq}:{given.head} (--expect{signed}): the store still has exactly "
+            "this prefix."
+        )
     if report.last_checkpoint is not None:
         last = report.last_checkpoint
         print(
@@ -461,6 +479,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"Note: {note}")
     print("Every record and event matches the chain.")
     return EXIT_OK
+
+
+def _where(store: Any) -> str:
+    """The store for people: its data directory, or its database and chain."""
+    return str(getattr(store, "description", None) or store.data_dir.absolute())
 
 
 def _raise_mark(high_water: Any, data_dir: Path, report: VerifyReport, *, lower: bool) -> str:
@@ -610,6 +633,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return cmd_content_check(args)
     if command == "keys":
         return cmd_keys(args, parser)
+    if command in ("db", "store"):
+        from kiosk import pg_cli
+
+        return (pg_cli.cmd_db if command == "db" else pg_cli.cmd_store)(args, parser)
     from kiosk import seal_cli
 
     handlers = {
@@ -677,6 +704,11 @@ def report(exc: Exception) -> int:
         return EXIT_PROBLEM
     if isinstance(exc, StoreError | SaveFailed):
         print(f"The record store reported a problem: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    from consent_records.store.layout import FileRefused
+
+    if isinstance(exc, FileRefused):
+        print(f"{exc.sentence()}.", file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, OSError):
         with _quiet_logging():
