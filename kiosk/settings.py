@@ -144,6 +144,15 @@ class Settings(Strict):
     """Where the records are kept (``ims-kiosk init`` writes it); ``--data-dir`` and
     IMS_KIOSK_DATA_DIR win over it. Relative paths are taken from the settings file's folder."""
 
+    store: Literal["embedded", "postgresql"] = "embedded"
+    """Where records are kept: the embedded store in ``data_dir`` (the default, nothing to
+    install), or a PostgreSQL database shared by every terminal (docs/postgresql.md)."""
+    dsn: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    """The PostgreSQL connection for ``store = "postgresql"`` (libpq ``key=value`` or a
+    ``postgresql://`` URL; IMS_KIOSK_DSN wins). Keep passwords in ~/.pgpass, not here."""
+    chain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")] = "main"
+    """The clinic's record chain in a shared database (each clinic of a chain has its own)."""
+
     _demo: bool = PrivateAttr(default=False)
 
     @property
