@@ -264,8 +264,8 @@ class _FormDialog(ModalScreen[bool]):
             yield from self.fields()
             yield Static("", classes="dialog-message", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(_("Cancel"), id="cancel")
-                yield Button(_("Save"), id="submit", variant="primary")
+                yield Button(_("Cancel"), id="cancel", compact=True)
+                yield Button(_("Save"), id="submit", variant="primary", compact=True)
 
     def fields(self) -> ComposeResult:
         yield from ()

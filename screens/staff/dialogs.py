@@ -50,11 +50,16 @@ class ActionDialog(ModalScreen["RecordView | None"], Generic[T]):
     ``on_stale`` so the record screen shows what arrived, and keeps the dialog open.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", _("Cancel"))]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", _("Cancel")),
+        Binding("ctrl+s", "submit", _("Save")),
+    ]
 
     title_text = ""
     submit_text = "Save"
     submit_variant = "primary"
+    tall = False
+    """Long dialogs fill the screen's height and scroll their body (buttons stay seen)."""
 
     def __init__(
         self,
@@ -66,17 +71,19 @@ class ActionDialog(ModalScreen["RecordView | None"], Generic[T]):
         self._on_stale = on_stale
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog -tall" if self.tall else "dialog"):
             yield Label(_(self.title_text), classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield from self.compose_fields()
             yield Static("", classes="dialog-message", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(_("Cancel"), id="cancel")
+                yield Label(_("ctrl+s saves · esc cancels"), classes="dialog-keys")
+                yield Button(_("Cancel"), id="cancel", compact=True)
                 yield Button(
                     _(self.submit_text),
                     id="submit",
                     variant=self.submit_variant,  # type: ignore[arg-type]
+                    compact=True,
                 )
 
     def compose_fields(self) -> ComposeResult:
@@ -93,6 +100,10 @@ class ActionDialog(ModalScreen["RecordView | None"], Generic[T]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def action_submit(self) -> None:
+        if not self.query_one("#submit", Button).disabled:
+            self.submit()
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self, event: Button.Pressed) -> None:
@@ -155,6 +166,7 @@ class DiscussionDialog(ActionDialog[DiscussionInput]):
 
     title_text = "Record your discussion with the patient"
     submit_text = "Save the discussion"
+    tall = True
 
     def __init__(
         self,
@@ -275,6 +287,7 @@ class CountersignDialog(ActionDialog[str]):
     title_text = "Countersign: the patient's consent to IMS"
     submit_text = "Countersign"
     submit_variant = "success"
+    tall = True
 
     def __init__(
         self,
@@ -406,8 +419,8 @@ class ExportPdfScreen(ModalScreen[Path | None]):
             yield LoadingIndicator(id="pdf-busy")
             yield Static("", classes="dialog-message", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(_("Close"), id="cancel")
-                yield Button(_("Export"), id="submit", variant="primary")
+                yield Button(_("Close"), id="cancel", compact=True)
+                yield Button(_("Export"), id="submit", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#pdf-busy").display = False

@@ -48,6 +48,8 @@ ACTIONS: tuple[tuple[str, str, str, StaffOperation], ...] = (
 class RecordScreen(Screen[bool]):
     """One record; dismisses with True when something was recorded on it."""
 
+    AUTO_FOCUS = "#record-body"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", _("Back to the list"), id="back"),
         *(

@@ -234,6 +234,19 @@ class RecordsScreen(Screen[None]):
     @on(Select.Changed)
     @on(Checkbox.Changed)
     def _filter_changed(self) -> None:
+        # A widget set to its first value while mounting also says it changed: a search
+        # for what is already listed would only clear and refill the table.
+        try:
+            wanted = self.build_query().model_copy(update={"offset": 0})
+        except ValueError:
+            wanted = None
+        shown = self.query_shown
+        if (
+            wanted is not None
+            and shown is not None
+            and wanted.model_dump(exclude={"as_of"}) == shown.model_dump(exclude={"as_of"})
+        ):
+            return
         self._offset = 0
         self._schedule(0)
 
