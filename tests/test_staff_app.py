@@ -237,10 +237,9 @@ async def test_discussion_then_countersignature_makes_consent_active(clinic: Cli
         dialog.query_one("#q-0", Input).value = "Will it hurt?"
         dialog.query_one("#a-0", Input).value = "A cramp-like ache for a moment."
         await pilot.click("#submit")
-        await until(pilot, lambda: pilot.app.screen is screen, "the record again")
+        await until(pilot, lambda: "Discussion recorded." in text_of(pilot, "#record-message"), "x")
         assert screen.view is not None
         assert screen.view.status is ConsentStatus.DISCUSSED
-        assert "Discussion recorded." in text_of(pilot, "#record-message")
         await pilot.press("c")
         await until(pilot, lambda: isinstance(pilot.app.screen, CountersignDialog), "signing")
         shown = " ".join(str(w.render()) for w in pilot.app.screen.query(Static))
@@ -254,9 +253,8 @@ async def test_discussion_then_countersignature_makes_consent_active(clinic: Cli
         )
         pilot.app.screen.query_one("#sign-password", Input).value = JLEE_PASSWORD
         await pilot.press("enter")
-        await until(pilot, lambda: pilot.app.screen is screen, "the record again")
+        await until(pilot, lambda: "Countersigned" in text_of(pilot, "#record-message"), "x")
         assert screen.view is not None and screen.view.status is ConsentStatus.ACTIVE
-        assert "Countersigned" in text_of(pilot, "#record-message")
 
     await run_app(clinic.terminal(), test)
     stored = clinic.terminal().store.get(record.id)
@@ -284,8 +282,7 @@ async def test_outcomes_after_discussion(
         await until(pilot, lambda: isinstance(pilot.app.screen, TextDialog), "dialog")
         pilot.app.screen.query_one("#text", TextArea).text = text
         await pilot.click("#submit")
-        await until(pilot, lambda: pilot.app.screen is screen, "the record again")
-        assert screen.view is not None and screen.view.status is status
+        await until(pilot, lambda: screen.view is not None and screen.view.status is status, "x")
         assert not screen.query_one("#act-discuss").display
 
     await run_app(services, test)
@@ -308,9 +305,14 @@ async def test_withdrawal_of_an_active_consent(clinic: Clinic) -> None:
         await pilot.press("w")
         await until(pilot, lambda: isinstance(pilot.app.screen, TextDialog), "dialog")
         await pilot.click("#submit")  # the reason is optional
-        await until(pilot, lambda: pilot.app.screen is record_screen, "the record again")
-        assert record_screen.view is not None
-        assert record_screen.view.status is ConsentStatus.WITHDRAWN
+        await until(
+            pilot,
+            lambda: (
+                record_screen.view is not None
+                and record_screen.view.status is ConsentStatus.WITHDRAWN
+            ),
+            "the withdrawal",
+        )
 
     await run_app(services, test)
 
@@ -363,7 +365,8 @@ async def test_full_disk_while_saving_is_told_and_can_be_retried(
         await until(pilot, lambda: "Nothing was saved" in text_of(pilot, ".dialog-message"), "x")
         monkeypatch.setattr(store, "append_event", real)
         await pilot.click("#submit")
-        await until(pilot, lambda: pilot.app.screen is screen, "the record again")
+        await until(pilot, lambda: "Note added." in text_of(pilot, "#record-message"), "again")
+        assert pilot.app.screen is screen
 
     await run_app(services, test)
     assert [e.event.kind.value for e in store.get(record.id).events] == ["note"]
@@ -450,8 +453,11 @@ async def test_admin_reads_the_audit_log(clinic: Clinic) -> None:
     await run_app(clinic.terminal(), test)
 
 
-async def test_roles_are_refused_by_the_services_not_only_hidden(clinic: Clinic) -> None:
+async def test_roles_are_refused_by_the_services_not_only_hidden(
+    clinic: Clinic, tmp_path: Path
+) -> None:
     clinic.record()
+    out = tmp_path / "admin-export.pdf"
     services = clinic.terminal()
 
     async def test(pilot: Pilot[None]) -> None:
@@ -474,8 +480,15 @@ async def test_roles_are_refused_by_the_services_not_only_hidden(clinic: Clinic)
         assert screen.page is not None
         with pytest.raises(Exception, match="open a record"):
             services.open_record(session, screen.page.items[0].row.record_id)
+        # ... but exports its PDF from the list.
+        await pilot.press("f6")
+        await until(pilot, lambda: pilot.app.screen.query("#pdf-path"), "the export dialog")
+        pilot.app.screen.query_one("#pdf-path", Input).value = str(out)
+        await pilot.click("#submit")
+        await until(pilot, lambda: "Saved" in text_of(pilot, ".dialog-message"), "the export")
 
     await run_app(services, admin)
+    assert out.read_bytes().startswith(b"%PDF")
 
 
 def test_discussion_events_name_who_discussed(clinic: Clinic) -> None:

@@ -13,6 +13,8 @@ import shlex
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from kiosk.staff.services import StaffServices
 from consent_records.events import Role
 from kiosk.auth.passwords import TEST_PARAMETERS, Passwords
 from kiosk.settings import Settings
-from tests.test_terminal import EXITED, KIOSK, TMUX, TYPING_GAP, Terminal, terminal  # noqa: F401
+from tests.test_terminal import EXITED, KIOSK, TMUX, TMUX_CONF, TYPING_GAP, Terminal
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not on PATH (CI installs it)")
 
@@ -49,6 +51,21 @@ services = KioskServices(Settings.model_validate({}), Path(sys.argv[1]))
 SignApp(services).run()
 services.close()
 """
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    conf = tmp_path / "tmux.conf"
+    conf.write_text(TMUX_CONF)
+    term = Terminal(
+        socket=f"ims-staff-test-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        conf=conf,
+        data_dir=tmp_path / "data",
+    )
+    try:
+        yield term
+    finally:
+        term.stop()
 
 
 def _accounts(data_dir: Path) -> None:

@@ -9,6 +9,7 @@ as a whole after each act, or when another terminal's act is found to have come 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -293,6 +294,9 @@ class RecordScreen(Screen[bool]):
         if event.button.id:
             self.action_act(event.button.id.removeprefix("act-"))
 
+    def _exported(self, _path: Path | None) -> None:
+        self._load()  # the export is on the timeline now
+
     def action_back(self) -> None:
         self.dismiss(self.changed)
 
@@ -418,5 +422,5 @@ class RecordScreen(Screen[bool]):
         elif button == "export":
             self.app.push_screen(
                 dialogs.ExportPdfScreen(services, session, self.record_id, view.record.reference),
-                lambda _path: self._load(),
+                self._exported,
             )

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from kiosk.staff.sessions import StaffSession
 
 SEARCH_DEBOUNCE_SECONDS = 0.15
+REFRESH_SECONDS = 10.0
+"""How often the list is searched again for records saved at the kiosk meanwhile."""
 PAGE_SIZE = 50
 
 _S = ConsentStatus
@@ -161,6 +163,12 @@ class RecordsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._search_now()
+        # Records saved at the kiosk (another process) appear without a search being typed.
+        self.set_interval(REFRESH_SECONDS, self._refresh_quietly, name="records-refresh")
+
+    def _refresh_quietly(self) -> None:
+        if self._timer is None and self.app.screen is self and self.query_shown is not None:
+            self._search(self.query_shown.model_copy(update={"as_of": self.services.now()}))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         role = self.session.role
@@ -285,9 +293,18 @@ class RecordsScreen(Screen[None]):
             self.app.call_from_thread(self._show, query, page)
 
     def _show(self, query: RecordQuery, page: Page) -> None:
+        before = self.page
         self.page, self.query_shown = page, query
+        if (
+            before is not None
+            and before.items == page.items
+            and before.counts == page.counts
+            and before.total == page.total
+        ):
+            return  # a refresh that found nothing new: leave the table (and cursor) alone
         names = {p.id: p.name for p in self.services.settings.physiotherapists}
         table = self.query_one("#records", DataTable)
+        selected = self._selected_record_id()
         table.clear()
         for item in page.items:
             row = item.row
@@ -307,6 +324,8 @@ class RecordsScreen(Screen[None]):
                 plain(names.get(row.physiotherapist_id, row.physiotherapist_id)),
                 key=row.record_id,
             )
+            if row.record_id == selected:
+                table.move_cursor(row=table.row_count - 1)
         counts = [f"{n} {status_text(status)}" for status, n in page.counts.items() if n and status]
         self.query_one("#counts", Static).update(
             " · ".join(counts) if counts else _("No records match.")
@@ -395,7 +414,12 @@ class RecordsScreen(Screen[None]):
             return
         from screens.staff.dialogs import ExportPdfScreen
 
-        self.app.push_screen(ExportPdfScreen(self.services, self.session, record_id))
+        page = self.page
+        reference = next(
+            (i.row.reference for i in (page.items if page else ()) if i.row.record_id == record_id),
+            "record",
+        )
+        self.app.push_screen(ExportPdfScreen(self.services, self.session, record_id, reference))
 
     def action_accounts(self) -> None:
         from screens.staff.admin import AccountsScreen
