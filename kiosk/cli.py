@@ -10,6 +10,9 @@
     ims-kiosk backup --out DIR          write a consistent, verified copy of the store
     ims-kiosk keys init | show          make or show the clinic's checkpoint key
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
+    ims-kiosk init                      set up a clinic (settings file, first admin)
+    ims-kiosk users add|list|...        staff accounts (kiosk/cli_staff.py)
+    ims-kiosk records list|show         records, for signed-in staff
 
 Every command takes ``--data-dir DIR`` (or IMS_KIOSK_DATA_DIR) and ``--config FILE`` (or
 IMS_KIOSK_CONFIG), before or after the command's name. Problems are reported as plain
@@ -75,6 +78,8 @@ def _passphrase_stdin(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kiosk.cli_staff import add_pdf_user_options, add_staff_commands
+
     parser = argparse.ArgumentParser(
         prog="ims-kiosk",
         description="IMS Consent Kiosk: patient education and informed-consent records.",
@@ -109,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     pdf.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     pdf.add_argument("--out", type=Path, required=True, metavar="FILE")
     pdf.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add_pdf_user_options(pdf)
 
     aftercare = commands.add_parser(
         "aftercare", help="write the take-home warning signs and aftercare sheet for a record"
@@ -158,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", type=Path, default=None, metavar="FILE",
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
+    add_staff_commands(commands, _common)
     return parser
 
 
@@ -165,9 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    from kiosk.settings import resolve_data_dir
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    return resolve_data_dir(args.data_dir)
+    return resolve_data_dir(args.data_dir, load_settings(resolve_config(args.config)))
 
 
 def _require_store(data_dir: Path) -> None:
@@ -185,10 +192,10 @@ def _require_store(data_dir: Path) -> None:
 def _services(args: argparse.Namespace, *, existing: bool = False) -> KioskServices:
     """Settings, content and store for a command; ``existing``: the store must exist."""
     from kiosk.services import KioskServices, setup_logging
-    from kiosk.settings import load_settings, resolve_config
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    data_dir = _data_dir(args)
     settings = load_settings(resolve_config(args.config))
+    data_dir = resolve_data_dir(args.data_dir, settings)
     if existing:
         _require_store(data_dir)
     setup_logging(data_dir)
@@ -326,10 +333,20 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     check_output_file(out, force=args.force)
     services = _services(args, existing=True)
     try:
+        # A record-reading command: signed in with --user (audited under that person), or
+        # a data directory of demo records only (kiosk/cli_staff.py says why).
+        staff = _staff_for_pdf(args, services)
         report = _with_progress(
             "Verifying the store", lambda bar: services.store.verify(progress=bar)
         )
-        out = services.export_pdf(args.reference, out, force=args.force, verification=report)
+        if staff is None:
+            out = services.export_pdf(args.reference, out, force=args.force, verification=report)
+        else:
+            staff_services, session = staff
+            record_id = staff_services.find_reference(session, args.reference)
+            out = staff_services.export_pdf(
+                session, record_id, out, force=args.force, verification=report
+            )
     finally:
         services.close()
     print(f"Wrote {out}")
@@ -341,6 +358,15 @@ def cmd_pdf(args: argparse.Namespace) -> int:
         )
         return EXIT_PROBLEM
     return EXIT_OK
+
+
+def _staff_for_pdf(args: argparse.Namespace, services: KioskServices) -> tuple[Any, Any] | None:
+    from kiosk.cli_staff import pdf_session
+    from kiosk.staff.services import StaffServices
+
+    staff = StaffServices(services.settings, services.data_dir, store=services.store, content=None)
+    session = pdf_session(args, staff)
+    return None if session is None else (staff, session)
 
 
 def cmd_aftercare(args: argparse.Namespace) -> int:
@@ -443,7 +469,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"Note: {note}")
     print("Every record and event matches the chain.")
+    _audit_as_os_user(data_dir, "verify", report)
     return EXIT_OK
+
+
+def _audit_as_os_user(
+    data_dir: Path, what: str, report: VerifyReport, target: Path | None = None
+) -> None:
+    from kiosk.cli_staff import audit_os_command
+
+    note = audit_os_command(data_dir, what, report, target)
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _raise_mark(high_water: Any, data_dir: Path, report: VerifyReport, *, lower: bool) -> str:
@@ -499,6 +536,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
     print(f"Backup written to {args.out}: {report.summary_line()}")
     print(f"Anchor: {report.anchor_text}")
+    _audit_as_os_user(store.data_dir, "backup", report, args.out)
     return EXIT_OK
 
 
@@ -623,7 +661,12 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from kiosk.cli_staff import dispatch_staff
+
     command = args.command or "run"
+    staff = dispatch_staff(args, parser)
+    if staff is not None:
+        return staff
     if command == "content":
         if getattr(args, "content_command", None) != "check":
             parser.parse_args(["content", "--help"])
@@ -676,9 +719,14 @@ def report(exc: Exception) -> int:
     from consent_records.base import RecordNotFound, StoreCorrupt, StoreError
     from consent_records.keys import KeyProblem
     from content.loader import ContentError
+    from kiosk.cli_staff import describe_staff_error
     from kiosk.services import ExportError, SaveFailed
     from kiosk.settings import SettingsError
 
+    staff = describe_staff_error(exc)
+    if staff is not None:
+        print(staff[0], file=sys.stderr)
+        return staff[1]
     if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
