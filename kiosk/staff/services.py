@@ -416,9 +416,13 @@ class StaffServices:
             self._audit(succeeded, what="sign-in")
         return account, now
 
-    def logout(self, session: StaffSession, reason: LogoutReason = LogoutReason.USER) -> None:
+    def logout(
+        self, session: StaffSession | None, reason: LogoutReason = LogoutReason.USER
+    ) -> None:
         """End the session (the person signed out, or the app's idle timer fired) and audit
-        it. Ending an ended session does nothing."""
+        it. Ending an ended session (or none) does nothing."""
+        if session is None:
+            return
         if self._sessions.get(session.id) is not session or not session.is_open:
             return
         try:
@@ -442,9 +446,11 @@ class StaffServices:
         already ended."""
         self._open(session)
 
-    def session_state(self, session: StaffSession) -> LogoutReason | None:
+    def session_state(self, session: StaffSession | None) -> LogoutReason | None:
         """Why the session has ended or must end now (None: still open). Ends it (and
         audits it) when a time limit has passed, so the app can poll this on a timer."""
+        if session is None:
+            return LogoutReason.USER
         if self._sessions.get(session.id) is not session or not session.is_open:
             return session.ended or LogoutReason.USER
         reason = session.expiry(self.now(), self.idle_timeout)
@@ -862,7 +868,7 @@ class StaffServices:
         except ExportError as exc:
             raise ExportProblem(str(exc)) from None
         stored = self._stored(record_id)
-        data = self.render_pdf(stored, verification=verification)
+        data = self._render_pdf(stored, verification=verification)
         try:
             tmp = write_hidden_copy(out, data)
         except ExportError as exc:
@@ -892,7 +898,7 @@ class StaffServices:
         log.info("%s exported the PDF of record %s", session.user_name, stored.record.id)
         return out
 
-    def render_pdf(
+    def _render_pdf(
         self, stored: StoredRecord, *, verification: VerifyReport | None = None
     ) -> bytes:
         """The record's PDF bytes (the lifecycle, discussion and countersignature on it)."""
