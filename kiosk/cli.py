@@ -13,6 +13,8 @@
     ims-kiosk init                      set up a clinic (settings file, first admin)
     ims-kiosk users add|list|...        staff accounts (kiosk/cli_staff.py)
     ims-kiosk records list|show         records, for signed-in staff
+    ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
+    ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
 
 Every command takes ``--data-dir DIR`` (or IMS_KIOSK_DATA_DIR) and ``--config FILE`` (or
 IMS_KIOSK_CONFIG), before or after the command's name. Problems are reported as plain
@@ -165,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
     add_staff_commands(commands, _common)
+    from kiosk import pg_cli  # the PostgreSQL commands (psycopg only when they run)
+
+    pg_cli.add_commands(commands, _common)
     return parser
 
 
@@ -673,6 +678,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return cmd_content_check(args)
     if command == "keys":
         return cmd_keys(args, parser)
+    if command in ("db", "store"):
+        from kiosk import pg_cli
+
+        return (pg_cli.cmd_db if command == "db" else pg_cli.cmd_store)(args, parser)
     handlers = {
         "run": cmd_run,
         "demo": cmd_demo,
@@ -741,6 +750,11 @@ def report(exc: Exception) -> int:
         return EXIT_PROBLEM
     if isinstance(exc, StoreError | SaveFailed):
         print(f"The record store reported a problem: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    from consent_records.store.layout import FileRefused
+
+    if isinstance(exc, FileRefused):
+        print(f"{exc.sentence()}.", file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, OSError):
         with _quiet_logging():

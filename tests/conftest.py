@@ -12,6 +12,9 @@ import pytest
 from kiosk.services import KioskServices
 from kiosk.settings import Settings
 
+pytest_plugins = ["tests.pg_fixtures"]
+"""PostgreSQL: a cluster per session, a database per module, a chain per store."""
+
 ZONE = ZoneInfo("America/Edmonton")
 FIXED_NOW = datetime(2026, 11, 20, 10, 30, 0, tzinfo=ZONE)
 
