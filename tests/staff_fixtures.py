@@ -60,9 +60,7 @@ class Clinic:
     opened: list[StaffServices] = field(default_factory=list)
 
     def terminal(self, **overrides: Any) -> StaffServices:
-        settings = (
-            Settings.model_validate({**CLINIC, **overrides}) if overrides else self.settings
-        )
+        settings = Settings.model_validate({**CLINIC, **overrides}) if overrides else self.settings
         services = StaffServices(
             settings,
             self.data_dir,
@@ -86,17 +84,15 @@ class Clinic:
         alphabet = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
         kwargs.setdefault("reference", f"KQ{alphabet[n // 30]}{alphabet[n % 30]}-MPRT")
         kwargs.setdefault("completed_at", DEFAULT_COMPLETED_AT + timedelta(minutes=n))
-        record = make_record(
-            self.content.bundle, content_sha256=self.content.sha256, **kwargs
-        )
+        record = make_record(self.content.bundle, content_sha256=self.content.sha256, **kwargs)
         self.saved.append(record)
         return self.save(record)
 
     saved: list[ConsentRecord] = field(default_factory=list)
 
 
-@pytest.fixture
-def clinic(tmp_path: Path) -> Iterator[Clinic]:
+@pytest.fixture(name="clinic")
+def clinic_fixture(tmp_path: Path) -> Iterator[Clinic]:
     """A clinic with an admin (office), two physiotherapists' accounts (jlee, akim)."""
     content = cached_content("en")
     made = Clinic(
@@ -146,7 +142,7 @@ __all__ = [
     "Clinic",
     "Clock",
     "Decision",
-    "clinic",
+    "clinic_fixture",
     "discuss_all",
     "sign_in",
 ]

@@ -57,15 +57,33 @@ def clinic_dir(
     monkeypatch.setenv("IMS_KIOSK_CONFIG", str(config))
     monkeypatch.setenv("IMS_KIOSK_DATA_DIR", str(data))
     code, out, err = run(
-        capsys, monkeypatch, "users", "add", "office", "--role", "admin", "--name", "Sam Ortiz",
-        "--password-stdin", stdin=f"{ADMIN_PW}\n{ADMIN_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "users",
+        "add",
+        "office",
+        "--role",
+        "admin",
+        "--name",
+        "Sam Ortiz",
+        "--password-stdin",
+        stdin=f"{ADMIN_PW}\n{ADMIN_PW}\n",
+    )
     assert code == 0, err
     assert "Account office created (Sam Ortiz, admin)" in out
     code, out, err = run(
-        capsys, monkeypatch, "users", "add", "pgagnon", "--role", "physio", "--user", "office",
-        "--password-stdin", stdin=f"{ADMIN_PW}\n{PHYSIO_PW}\n{PHYSIO_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "users",
+        "add",
+        "pgagnon",
+        "--role",
+        "physio",
+        "--user",
+        "office",
+        "--password-stdin",
+        stdin=f"{ADMIN_PW}\n{PHYSIO_PW}\n{PHYSIO_PW}\n",
+    )
     assert code == 0, err
     assert "Account pgagnon created (Pat Gagnon, physio, physiotherapist pgagnon)" in out
     _save_records(config, data, 3)
@@ -92,63 +110,116 @@ def _save_records(config: Path, data: Path, n: int) -> list[str]:
 
 
 def test_the_first_admin_needs_no_sign_in_but_later_changes_do(
-    clinic_dir: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    clinic_dir: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, _, err = run(capsys, monkeypatch, "users", "disable", "pgagnon")
     assert code == 2 and "--user ADMIN" in err
     code, out, err = run(
-        capsys, monkeypatch, "users", "list", "--user", "office", "--password-stdin",
+        capsys,
+        monkeypatch,
+        "users",
+        "list",
+        "--user",
+        "office",
+        "--password-stdin",
         stdin=f"{ADMIN_PW}\n",
-    )  # fmt: skip
+    )
     assert code == 0, err
     assert "pgagnon  Pat Gagnon  physio  pgagnon    PT-1234" in out
     code, _, err = run(
-        capsys, monkeypatch, "users", "disable", "pgagnon", "--user", "office",
-        "--password-stdin", stdin="wrong password for office\n",
-    )  # fmt: skip
-    assert code == 1 and "do not let you sign in" in err
-    code, out, err = run(
-        capsys, monkeypatch, "users", "disable", "pgagnon", "--os-user"
+        capsys,
+        monkeypatch,
+        "users",
+        "disable",
+        "pgagnon",
+        "--user",
+        "office",
+        "--password-stdin",
+        stdin="wrong password for office\n",
     )
+    assert code == 1 and "do not let you sign in" in err
+    code, out, err = run(capsys, monkeypatch, "users", "disable", "pgagnon", "--os-user")
     assert code == 0 and "disabled" in out, err
 
 
 def test_a_weak_password_is_refused_with_a_sentence(
-    clinic_dir: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    clinic_dir: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, _, err = run(
-        capsys, monkeypatch, "users", "add", "helper", "--role", "admin", "--name", "Hel Per",
-        "--user", "office", "--password-stdin", stdin=f"{ADMIN_PW}\npassword123\npassword123\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "users",
+        "add",
+        "helper",
+        "--role",
+        "admin",
+        "--name",
+        "Hel Per",
+        "--user",
+        "office",
+        "--password-stdin",
+        stdin=f"{ADMIN_PW}\npassword123\npassword123\n",
+    )
     assert code == 1 and "at least 15 characters" in err and "Traceback" not in err
 
 
 def test_records_list_and_show_need_a_staff_sign_in_and_are_audited(
-    clinic_dir: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    clinic_dir: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, _, err = run(capsys, monkeypatch, "records", "list")
     assert code == 2 and "--user NAME" in err
     code, out, err = run(
-        capsys, monkeypatch, "records", "list", "--format", "json", "--user", "pgagnon",
-        "--password-stdin", stdin=f"{PHYSIO_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "records",
+        "list",
+        "--format",
+        "json",
+        "--user",
+        "pgagnon",
+        "--password-stdin",
+        stdin=f"{PHYSIO_PW}\n",
+    )
     assert code == 0, err
     listed = json.loads(out)
     assert listed["total"] == 3
     reference = listed["records"][0]["reference"]
     code, out, err = run(
-        capsys, monkeypatch, "records", "show", reference.lower().replace("-", ""),
-        "--user", "pgagnon", "--password-stdin", stdin=f"{PHYSIO_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "records",
+        "show",
+        reference.lower().replace("-", ""),
+        "--user",
+        "pgagnon",
+        "--password-stdin",
+        stdin=f"{PHYSIO_PW}\n",
+    )
     assert code == 0, err
     assert f"Record {reference}" in out and "Discuss these first:" in out and "Timeline:" in out
     code, out, err = run(
-        capsys, monkeypatch, "records", "list", "--format", "csv", "--status", "declined_at_kiosk",
-        "--user", "pgagnon", "--password-stdin", stdin=f"{PHYSIO_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "records",
+        "list",
+        "--format",
+        "csv",
+        "--status",
+        "declined_at_kiosk",
+        "--user",
+        "pgagnon",
+        "--password-stdin",
+        stdin=f"{PHYSIO_PW}\n",
+    )
     assert code == 0 and out.startswith("reference,patient,"), err
-    from kiosk.staff.services import StaffServices
     from kiosk.settings import load_settings
+    from kiosk.staff.services import StaffServices
 
     config, data = clinic_dir
     services = StaffServices(load_settings(config), data)
@@ -169,17 +240,33 @@ def test_pdf_needs_a_sign_in_outside_a_demo_store_and_logs_who(
 ) -> None:
     config, data = clinic_dir
     code, out, _ = run(
-        capsys, monkeypatch, "records", "list", "--format", "json", "--user", "pgagnon",
-        "--password-stdin", stdin=f"{PHYSIO_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "records",
+        "list",
+        "--format",
+        "json",
+        "--user",
+        "pgagnon",
+        "--password-stdin",
+        stdin=f"{PHYSIO_PW}\n",
+    )
     reference = json.loads(out)["records"][0]["reference"]
     pdf = tmp_path / "summary.pdf"
     code, _, err = run(capsys, monkeypatch, "pdf", reference, "--out", str(pdf))
     assert code == 2 and "--user NAME" in err and not pdf.exists()
     code, out, err = run(
-        capsys, monkeypatch, "pdf", reference, "--out", str(pdf), "--user", "office",
-        "--password-stdin", stdin=f"{ADMIN_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "pdf",
+        reference,
+        "--out",
+        str(pdf),
+        "--user",
+        "office",
+        "--password-stdin",
+        stdin=f"{ADMIN_PW}\n",
+    )
     assert code == 0, err
     assert pdf.read_bytes().startswith(b"%PDF")
     from kiosk.settings import load_settings
@@ -221,9 +308,7 @@ def test_init_sets_up_a_clinic_every_command_then_finds(
             ADMIN_PW,
         ]
     )
-    code, out, err = run(
-        capsys, monkeypatch, "init", "--password-stdin", stdin=answers + "\n"
-    )
+    code, out, err = run(capsys, monkeypatch, "init", "--password-stdin", stdin=answers + "\n")
     assert code == 0, err
     written = tmp_path / "config" / "ims-kiosk" / "clinic.toml"
     assert f"Settings written to {written}" in out
@@ -236,9 +321,18 @@ def test_init_sets_up_a_clinic_every_command_then_finds(
     assert not settings.is_demo
     assert resolve_data_dir(None, settings) == tmp_path / "share" / "ims-kiosk" / "clinic"
     code, out, err = run(
-        capsys, monkeypatch, "users", "add", "rcote", "--role", "physio", "--user", "admin",
-        "--password-stdin", stdin=f"{ADMIN_PW}\n{PHYSIO_PW}\n{PHYSIO_PW}\n",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "users",
+        "add",
+        "rcote",
+        "--role",
+        "physio",
+        "--user",
+        "admin",
+        "--password-stdin",
+        stdin=f"{ADMIN_PW}\n{PHYSIO_PW}\n{PHYSIO_PW}\n",
+    )
     assert code == 0, err
     assert "(Renée Côté, physio, physiotherapist rcote)" in out
     code, _, err = run(capsys, monkeypatch, "init", stdin="")

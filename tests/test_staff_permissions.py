@@ -25,12 +25,19 @@ from kiosk.staff.sessions import StaffSession
 from tests.staff_fixtures import (
     JLEE_PASSWORD,
     Clinic,
-    clinic,  # noqa: F401 (a fixture)
+    clinic_fixture,  # noqa: F401 (the clinic fixture)
     sign_in,
 )
 
-O = StaffOperation
+Op = StaffOperation
 Call = Callable[[StaffServices, Any, dict[str, Any]], object]
+
+
+def _new(context: dict[str, Any], suffix: str) -> Path:
+    """A new name in the test's output folder."""
+    out: Path = context["out"]
+    return out / f"{len(list(out.iterdir()))}{suffix}"
+
 
 OPEN: set[str] = {"has_accounts", "login", "any_admin", "now", "close"}
 """Before any session (they say nothing about a person or a record), or plumbing."""
@@ -39,35 +46,53 @@ SESSION_ONLY: set[str] = {"logout", "touch", "session_state", "default_query"}
 """One's own session, whatever the role."""
 
 OPERATIONS: dict[str, tuple[StaffOperation, Call]] = {
-    "search": (O.SEARCH_RECORDS, lambda s, x, c: s.search(x, RecordQuery(as_of=c["now"], text="k"))),
-    "search_now": (O.BROWSE_RECORDS, lambda s, x, c: s.search_now(x, RecordQuery(as_of=c["now"]))),
-    "find_reference": (O.SEARCH_RECORDS, lambda s, x, c: s.find_reference(x, c["ref"])),
-    "open_record": (O.VIEW_RECORD, lambda s, x, c: s.open_record(x, c["id"])),
-    "refresh": (O.VIEW_RECORD, lambda s, x, c: s.refresh(x, c["id"])),
-    "what_changed": (O.VIEW_RECORD, lambda s, x, c: s.what_changed(x, c["id"])),
-    "record_discussion": (O.RECORD_DISCUSSION, lambda s, x, c: s.record_discussion(x, c["token"], other="Talked.")),
-    "countersign_statement": (O.COUNTERSIGN, lambda s, x, c: s.countersign_statement(x, c["id"])),
-    "countersign": (O.COUNTERSIGN, lambda s, x, c: s.countersign(x, c["token"], JLEE_PASSWORD)),
-    "decline": (O.RECORD_DECLINE, lambda s, x, c: s.decline(x, c["token"])),
-    "not_proceeding": (O.RECORD_NOT_PROCEEDING, lambda s, x, c: s.not_proceeding(x, c["token"], "No.")),
-    "withdraw": (O.RECORD_WITHDRAWAL, lambda s, x, c: s.withdraw(x, c["token"])),
-    "add_note": (O.ADD_NOTE, lambda s, x, c: s.add_note(x, c["id"], "A note.")),
-    "link_reconsent": (O.LINK_RECONSENT, lambda s, x, c: s.link_reconsent(x, c["id"], c["ref"])),
-    "export_pdf": (O.EXPORT_PDF, lambda s, x, c: s.export_pdf(x, c["id"], c["out"] / f"{len(list(c['out'].iterdir()))}.pdf")),
-    "list_accounts": (O.LIST_ACCOUNTS, lambda s, x, c: s.list_accounts(x)),
-    "clinic_check": (O.LIST_ACCOUNTS, lambda s, x, c: s.clinic_check(x)),
-    "create_account": (O.CREATE_ACCOUNT, lambda s, x, c: s.create_account(x, "temp", role=Role.ADMIN, password="x", display_name="T")),
-    "disable_account": (O.DISABLE_ACCOUNT, lambda s, x, c: s.disable_account(x, "akim")),
-    "enable_account": (O.ENABLE_ACCOUNT, lambda s, x, c: s.enable_account(x, "akim")),
-    "unlock_account": (O.UNLOCK_ACCOUNT, lambda s, x, c: s.unlock_account(x, "akim")),
-    "reset_password": (O.RESET_PASSWORD, lambda s, x, c: s.reset_password(x, "akim", "short")),
-    "set_role": (O.SET_ROLE, lambda s, x, c: s.set_role(x, "akim", Role.PHYSIO)),
-    "change_own_password": (O.CHANGE_OWN_PASSWORD, lambda s, x, c: s.change_own_password(x, "wrong", "short")),
-    "audit_log": (O.VIEW_AUDIT_LOG, lambda s, x, c: s.audit_log(x, AuditQuery())),
-    "export_audit_csv": (O.EXPORT_AUDIT_LOG, lambda s, x, c: s.export_audit_csv(x, AuditQuery(), c["out"] / f"a{len(list(c['out'].iterdir()))}.csv")),
-    "verify": (O.VERIFY_STORE, lambda s, x, c: s.verify(x)),
-    "backup": (O.BACKUP_STORE, lambda s, x, c: s.backup(x, c["out"] / f"b{len(list(c['out'].iterdir()))}")),
-}  # fmt: skip
+    "search": (
+        Op.SEARCH_RECORDS,
+        lambda s, x, c: s.search(x, RecordQuery(as_of=c["now"], text="k")),
+    ),
+    "search_now": (Op.BROWSE_RECORDS, lambda s, x, c: s.search_now(x, RecordQuery(as_of=c["now"]))),
+    "find_reference": (Op.SEARCH_RECORDS, lambda s, x, c: s.find_reference(x, c["ref"])),
+    "open_record": (Op.VIEW_RECORD, lambda s, x, c: s.open_record(x, c["id"])),
+    "refresh": (Op.VIEW_RECORD, lambda s, x, c: s.refresh(x, c["id"])),
+    "what_changed": (Op.VIEW_RECORD, lambda s, x, c: s.what_changed(x, c["id"])),
+    "record_discussion": (
+        Op.RECORD_DISCUSSION,
+        lambda s, x, c: s.record_discussion(x, c["token"], other="Talked."),
+    ),
+    "countersign_statement": (Op.COUNTERSIGN, lambda s, x, c: s.countersign_statement(x, c["id"])),
+    "countersign": (Op.COUNTERSIGN, lambda s, x, c: s.countersign(x, c["token"], JLEE_PASSWORD)),
+    "decline": (Op.RECORD_DECLINE, lambda s, x, c: s.decline(x, c["token"])),
+    "not_proceeding": (
+        Op.RECORD_NOT_PROCEEDING,
+        lambda s, x, c: s.not_proceeding(x, c["token"], "No."),
+    ),
+    "withdraw": (Op.RECORD_WITHDRAWAL, lambda s, x, c: s.withdraw(x, c["token"])),
+    "add_note": (Op.ADD_NOTE, lambda s, x, c: s.add_note(x, c["id"], "A note.")),
+    "link_reconsent": (Op.LINK_RECONSENT, lambda s, x, c: s.link_reconsent(x, c["id"], c["ref"])),
+    "export_pdf": (Op.EXPORT_PDF, lambda s, x, c: s.export_pdf(x, c["id"], _new(c, ".pdf"))),
+    "list_accounts": (Op.LIST_ACCOUNTS, lambda s, x, c: s.list_accounts(x)),
+    "clinic_check": (Op.LIST_ACCOUNTS, lambda s, x, c: s.clinic_check(x)),
+    "create_account": (
+        Op.CREATE_ACCOUNT,
+        lambda s, x, c: s.create_account(x, "tmp", role=Role.ADMIN, password="x", display_name="T"),
+    ),
+    "disable_account": (Op.DISABLE_ACCOUNT, lambda s, x, c: s.disable_account(x, "akim")),
+    "enable_account": (Op.ENABLE_ACCOUNT, lambda s, x, c: s.enable_account(x, "akim")),
+    "unlock_account": (Op.UNLOCK_ACCOUNT, lambda s, x, c: s.unlock_account(x, "akim")),
+    "reset_password": (Op.RESET_PASSWORD, lambda s, x, c: s.reset_password(x, "akim", "short")),
+    "set_role": (Op.SET_ROLE, lambda s, x, c: s.set_role(x, "akim", Role.PHYSIO)),
+    "change_own_password": (
+        Op.CHANGE_OWN_PASSWORD,
+        lambda s, x, c: s.change_own_password(x, "wrong", "short"),
+    ),
+    "audit_log": (Op.VIEW_AUDIT_LOG, lambda s, x, c: s.audit_log(x, AuditQuery())),
+    "export_audit_csv": (
+        Op.EXPORT_AUDIT_LOG,
+        lambda s, x, c: s.export_audit_csv(x, AuditQuery(), _new(c, ".csv")),
+    ),
+    "verify": (Op.VERIFY_STORE, lambda s, x, c: s.verify(x)),
+    "backup": (Op.BACKUP_STORE, lambda s, x, c: s.backup(x, _new(c, ""))),
+}
 
 
 def test_every_public_operation_is_listed() -> None:

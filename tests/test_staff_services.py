@@ -6,7 +6,7 @@ password hashing) and records saved straight into the store: no app, no walking.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +31,7 @@ from tests.staff_fixtures import (
     ADMIN_PASSWORD,
     JLEE_PASSWORD,
     Clinic,
-    clinic,  # noqa: F401 (a fixture)
+    clinic_fixture,  # noqa: F401 (the clinic fixture)
     discuss_all,
     sign_in,
 )
@@ -185,7 +185,9 @@ def test_the_record_view_lists_what_to_discuss_first_and_is_audited_by_id(
     )
     assert missed.lines[0] != missed.lines[1].replace("Right", "First")
     assert "words a minute" in view.reading_rate
-    viewed = services.store.audit(AuditQuery(record_id=record.id, kinds=frozenset({"record_viewed"})))
+    viewed = services.store.audit(
+        AuditQuery(record_id=record.id, kinds=frozenset({"record_viewed"}))
+    )
     assert viewed.total == 1 and viewed.items[0].actor == "jlee"
     assert record.patient.full_name not in repr(viewed.items[0].event)
 
@@ -330,7 +332,9 @@ def test_expiry_and_reconsent_with_the_link_to_the_new_record(clinic: Clinic) ->
     session = sign_in(services, "jlee")
     view = services.refresh(session, record.id)
     assert view.status is ConsentStatus.EXPIRED
-    expired = services.search(session, RecordQuery(as_of=clinic.clock(), statuses=frozenset({ConsentStatus.EXPIRED})))
+    expired = services.search(
+        session, RecordQuery(as_of=clinic.clock(), statuses=frozenset({ConsentStatus.EXPIRED}))
+    )
     assert [item.row.record_id for item in expired.items] == [record.id]
     later = clinic.record(completed_at=clinic.clock())
     view = services.link_reconsent(session, record.id, later.reference)
@@ -373,8 +377,9 @@ def test_account_rules_are_enforced_in_the_services(clinic: Clinic) -> None:
     services = clinic.terminal()
     admin = sign_in(services, "office")
     with pytest.raises(ActionRefused, match="at least 15"):
-        services.create_account(admin, "mtremblay", role=Role.ADMIN, password="short",
-                                display_name="Marie Tremblay")  # fmt: skip
+        services.create_account(
+            admin, "mtremblay", role=Role.ADMIN, password="short", display_name="Marie Tremblay"
+        )
     with pytest.raises(ActionRefused, match="already"):
         services.create_account(admin, "jlee", role=Role.PHYSIO, password=JLEE_PASSWORD * 2)
     with pytest.raises(ActionRefused, match="only admin"):
@@ -390,14 +395,21 @@ def test_account_rules_are_enforced_in_the_services(clinic: Clinic) -> None:
     assert services.login("akim", "a brand new long passphrase").role is Role.ADMIN
     audit = _kinds(services, person="akim", include_record_events=False)
     assert "account_changed" in audit and "account_disabled" in audit
-    assert all("argon2" not in repr(i.event) for i in services.store.audit(AuditQuery(limit=500)).items)
+    assert all(
+        "argon2" not in repr(i.event) for i in services.store.audit(AuditQuery(limit=500)).items
+    )
 
 
-def test_the_audit_log_exports_as_formula_safe_csv(clinic: Clinic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_audit_log_exports_as_formula_safe_csv(clinic: Clinic, tmp_path: Path) -> None:
     services = clinic.terminal()
     admin = sign_in(services, "office")
-    services.create_account(admin, "mtremblay", role=Role.ADMIN, password="=cmd|' /C calc'!A0 and more",
-                            display_name="=HYPERLINK(\"x\")")  # fmt: skip
+    services.create_account(
+        admin,
+        "mtremblay",
+        role=Role.ADMIN,
+        password="=cmd|' /C calc'!A0 and more",
+        display_name='=HYPERLINK("x")',
+    )
     out = tmp_path / "audit.csv"
     written = services.export_audit_csv(admin, AuditQuery(), out)
     import csv
@@ -457,7 +469,3 @@ def test_what_changed_compares_section_by_section(clinic: Clinic) -> None:
     session = sign_in(services, "jlee")
     same = services.what_changed(session, record.id)
     assert same.changed == () and same.seen_version == same.current_version
-
-
-def _unused() -> None:
-    _ = timedelta
