@@ -370,7 +370,7 @@ def _staff_for_pdf(args: argparse.Namespace, services: KioskServices) -> tuple[A
     from kiosk.staff.services import StaffServices
 
     staff = StaffServices(services.settings, services.data_dir, store=services.store, content=None)
-    session = pdf_session(args, staff)
+    session = pdf_session(args, staff, args.reference)
     return None if session is None else (staff, session)
 
 

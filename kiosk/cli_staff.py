@@ -13,8 +13,9 @@ Who may run them:
   exists, ``--user ADMIN`` and that admin's password; or ``--os-user`` for recovery (every
   admin's password lost), audited as the operating-system user.
 * ``records`` (and ``pdf``): ``--user NAME`` and the password (asked without echo, or the
-  first line of standard input with ``--password-stdin``), audited under that person; a data
-  directory holding only ``ims-kiosk demo`` records needs no sign-in (nobody's data is in it).
+  first line of standard input with ``--password-stdin``), audited under that person. The
+  PDF of a synthetic record made by ``ims-kiosk demo`` (kiosk id ``demo``) needs no sign-in:
+  nobody's data is in it.
 
 Passwords are read with :mod:`getpass` (no echo), twice for a new one; with
 ``--password-stdin`` one line each, in the order the command asks.
@@ -232,13 +233,6 @@ class PasswordReader:
         if first != again:
             raise StaffCommandError("The two passwords differ; nothing was changed.")
         return first
-
-
-def _only_demo_records(data_dir: Path) -> bool:
-    from kiosk.demo import DEMO_MARKER
-
-    marker = data_dir / DEMO_MARKER
-    return marker.is_file() and not marker.is_symlink()
 
 
 def sign_in(
@@ -751,12 +745,24 @@ def _print_page(page: Page, fmt: str) -> None:
 # ---------------------------------------------------------------------- pdf
 
 
-def pdf_session(args: argparse.Namespace, services: StaffServices) -> StaffSession | None:
-    """The session ``pdf`` runs under: ``--user`` (required unless the data directory holds
-    only demo records)."""
-    if not getattr(args, "user", None) and _only_demo_records(services.data_dir):
+def pdf_session(
+    args: argparse.Namespace, services: StaffServices, reference: str
+) -> StaffSession | None:
+    """The session ``pdf`` runs under: ``--user``, required unless the record is a
+    synthetic one made by ``ims-kiosk demo`` (kiosk id ``demo``: nobody's data)."""
+    if not getattr(args, "user", None) and _is_demo_record(services, reference):
         return None
     return sign_in(services, args, PasswordReader(getattr(args, "password_stdin", False)))
+
+
+def _is_demo_record(services: StaffServices, reference: str) -> bool:
+    """Whether the record is synthetic (RecordNotFound when there is none: said first, so a
+    mistyped reference is not answered with a request to sign in)."""
+    from consent_records.model import normalise_reference
+    from kiosk.demo import DEMO_KIOSK_ID
+
+    stored = services.store.find_reference(normalise_reference(reference))
+    return stored.record.kiosk_id == DEMO_KIOSK_ID
 
 
 def dispatch_staff(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None:

@@ -248,6 +248,7 @@ class KioskServices:
         """The record's PDF: its letterhead, identity and time zone come from the record
         (what the patient signed with), never from these settings; ``verification`` (the
         store's verify report at export) is printed on its integrity block."""
+        from consent_records.lifecycle import ConsentRules
         from consent_records.pdf import clinic_header_for, render_consent_pdf
 
         return render_consent_pdf(
@@ -256,7 +257,19 @@ class KioskServices:
             clinic_header_for(stored.record),
             generated_at=self.now(),
             verification=verification,
+            rules=ConsentRules(
+                valid_days=self.settings.consent_valid_days, history=self.content.history
+            ),
+            demo=self.is_demo,
         )
+
+    @property
+    def is_demo(self) -> bool:
+        """No clinic is set up, or the data directory holds ``ims-kiosk demo`` records:
+        PDFs then say DEMO on every page."""
+        from kiosk.demo import DEMO_MARKER
+
+        return self.settings.is_demo or (self.data_dir / DEMO_MARKER).is_file()
 
     def export_aftercare(
         self, reference: str, out: Path, *, actor: str = "cli", force: bool = False
