@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +30,8 @@ def content() -> ContentBundle:
 
 
 def _pdf(stored: StoredRecord, content: ContentBundle, **kwargs: Any) -> str:
-    data = render_consent_pdf(stored, content, CLINIC, generated_at=GENERATED, **kwargs)
+    kwargs.setdefault("generated_at", GENERATED + timedelta(hours=1))
+    data = render_consent_pdf(stored, content, CLINIC, **kwargs)
     return all_text(data)
 
 
@@ -66,7 +68,12 @@ def test_withdrawal_expiry_and_reconsent_links(content: ContentBundle) -> None:
     assert NOT_CONSENT_LINE not in text and "Consent was withdrawn on" in text
     assert "the patient's later kiosk record is M4QX-7P3K" in text
     signed = make_stored(record, events[:2])
-    expired = _pdf(signed, content, rules=ConsentRules(valid_days=1))
+    expired = _pdf(
+        signed,
+        content,
+        rules=ConsentRules(valid_days=1),
+        generated_at=GENERATED + timedelta(days=2),
+    )
     assert TITLE_EXPIRED in expired and "Expired on 2026-03-15" in expired
     history = ContentHistory(
         revisions=(
