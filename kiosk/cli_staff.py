@@ -319,7 +319,7 @@ def _slug(name: str) -> str:
     import unicodedata
 
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    words = re.findall(r"[a-z0-9]+", ascii_name.lower())
+    words: list[str] = re.findall(r"[a-z0-9]+", ascii_name.lower())
     if not words:
         return ""
     return (words[0][0] + "".join(words[1:]) if len(words) > 1 else words[0])[:32]

@@ -39,7 +39,7 @@ def _new(context: dict[str, Any], suffix: str) -> Path:
     return out / f"{len(list(out.iterdir()))}{suffix}"
 
 
-OPEN: set[str] = {"has_accounts", "login", "any_admin", "now", "close"}
+OPEN: set[str] = {"has_accounts", "login", "any_admin", "now", "close", "prepare"}
 """Before any session (they say nothing about a person or a record), or plumbing."""
 
 SESSION_ONLY: set[str] = {"logout", "touch", "session_state", "default_query"}

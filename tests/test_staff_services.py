@@ -469,3 +469,20 @@ def test_what_changed_compares_section_by_section(clinic: Clinic) -> None:
     session = sign_in(services, "jlee")
     same = services.what_changed(session, record.id)
     assert same.changed == () and same.seen_version == same.current_version
+
+
+def test_a_tampered_store_is_refused_at_start_naming_the_file(clinic: Clinic) -> None:
+    from kiosk.staff.errors import StoreProblem
+
+    record = clinic.record(name="Zoë Ångström")
+    entry = next(
+        p
+        for p in sorted((clinic.data_dir / "entries").rglob("*.json"))
+        if "Zo" in p.read_text(encoding="utf-8")
+    )
+    entry.write_bytes(entry.read_bytes().replace("Ångström".encode(), b"Angstrom"))
+    services = clinic.terminal()
+    with pytest.raises(StoreProblem) as caught:
+        services.prepare()
+    assert entry.name in str(caught.value)
+    assert record.patient.full_name not in str(caught.value)

@@ -61,6 +61,11 @@ class TryAgain(StaffError):
     too long). Nothing was half-written; what the person entered is kept; they may retry."""
 
 
+class StoreProblem(StaffError):
+    """The record store cannot be opened safely (a damaged or tampered file, named in the
+    sentence) or used at all; the staff app shows it and exits."""
+
+
 class ExportProblem(StaffError):
     """A file the person named cannot be written as asked (nothing was written)."""
 
@@ -78,5 +83,6 @@ __all__ = [
     "SessionEnded",
     "StaffError",
     "StaleRecord",
+    "StoreProblem",
     "TryAgain",
 ]

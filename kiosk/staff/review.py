@@ -227,8 +227,8 @@ def _point(
                 prompt = full.screening_question(item.ref or "").prompt
             except KeyError:
                 prompt = f"Screening question {item.ref}"
-        answer = flag.answer.value.replace("_", " ").capitalize() if flag else "?"
-        lines = [f"Patient's answer: {answer}"]
+        said = flag.answer.value.replace("_", " ").capitalize() if flag else "?"
+        lines = [f"Patient's answer: {said}"]
         if flag is not None:
             lines.append(f"Why it matters: {flag.reason}")
         return f"Screening: {prompt.strip()}", tuple(lines)
