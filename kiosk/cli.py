@@ -462,6 +462,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(report.summary_line())
     print(f"Anchor: {report.anchor_text}  (verify --expect takes it; so does every PDF's)")
     print(f"Store: {data_dir.absolute()}")
+    from consent_records.base import Checkpoint
+
+    for given in _anchors(getattr(args, "expect", [])):
+        signed = ", a signed checkpoint" if isinstance(given, Checkpoint) else ""
+        print(
+            f"Holds: {given.seq}:{given.head} (--expect{signed}): the store still has exactly "
+            "this prefix."
+        )
     if report.last_checkpoint is not None:
         last = report.last_checkpoint
         print(

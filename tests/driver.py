@@ -164,6 +164,8 @@ async def decide(pilot: Pilot[None], decision: str, *, confirm_all: bool = True)
 
 async def draw_signature(pilot: Pilot[None]) -> None:
     """Two strokes on the pad with the mouse."""
+    pilot.app.screen.query_one("#pad").scroll_visible(animate=False)
+    await pilot.pause()
     await pilot.mouse_down("#pad", offset=(4, 3))
     for x in range(5, 22):
         await pilot.hover("#pad", offset=(x, 2 + (x % 3)))

@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
 import psycopg_pool
@@ -55,6 +55,10 @@ from consent_records.model import (
 )
 from consent_records.pg.body import BodyProblem, encode_body, read_body
 from consent_records.pg.migrations import OWNER_ROLE, check_schema
+
+if TYPE_CHECKING:
+    from consent_records.lifecycle import ConsentRules
+    from consent_records.query import Page, RecordQuery
 
 log = logging.getLogger("consent_records.pg")
 
@@ -150,6 +154,7 @@ class PostgresStore:
         max_connections: int = 4,
         read_only: bool = False,
         application_name: str = "ims-kiosk",
+        statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
     ) -> None:
         if not CHAIN_PATTERN.match(chain):
             raise ValueError(
@@ -163,7 +168,10 @@ class PostgresStore:
         conninfo = make_conninfo(
             dsn,
             application_name=application_name,
-            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c TimeZone=UTC",
+            # No parallel workers: a clinic's queries are short, and starting workers costs
+            # more than they save on a small server.
+            options=f"-c statement_timeout={statement_timeout_ms} -c TimeZone=UTC"
+            " -c max_parallel_workers_per_gather=0",
             connect_timeout=max(1, int(timeout)),
         )
         self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
@@ -356,7 +364,8 @@ class PostgresStore:
             log.error("save of event %s (record %s) failed: %s", event.id, event.record_id, exc)
             raise
         log.info("saved event %s of record %s as entry %d", event.id, event.record_id, entry.seq)
-        return StoredEvent(event=event, entry=entry)
+        # (Already validated models: constructed as they are, v1 or v2 events alike.)
+        return StoredEvent.model_construct(event=event, entry=entry)
 
     def _insert_event(
         self,
@@ -488,7 +497,8 @@ class PostgresStore:
                 if kind == "record":
                     record = ConsentRecord.model_validate(data)
                 else:
-                    events.append(StoredEvent(event=parse_event(data), entry=entry))
+                    parsed: Any = parse_event(data)
+                    events.append(StoredEvent.model_construct(event=parsed, entry=entry))
             except BodyProblem as exc:
                 raise self._entry_problem(seq, str(exc)) from None
             except ValueError:
@@ -554,6 +564,24 @@ class PostgresStore:
             status = status_after(record.status, kinds)
             summaries.append(summarise(record).model_copy(update={"status": status}))
         return summaries
+
+    def search(
+        self,
+        query: RecordQuery,
+        rules: ConsentRules | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Page:
+        """One page of the records browser, answered in SQL with indexes
+        (:mod:`consent_records.pg.search`); the same page as ``query.evaluate``."""
+        from consent_records.lifecycle import ConsentRules
+        from consent_records.pg.search import search
+
+        with self._connection("searching records") as conn:
+            page = search(conn, self.chain, query, rules or ConsentRules())
+        if progress is not None:
+            progress(1, 1)
+        return page
 
     def count(self) -> tuple[int, int]:
         with self._connection("counting records") as conn:
@@ -705,6 +733,7 @@ def open_pg_store(
     allow_privileged: bool = False,
     full_check: bool = False,
     max_connections: int = 4,
+    statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
 ) -> PostgresStore:
     """Connect to the database, check its schema version and the login's rights, and
     register the chain (unless ``read_only``).
@@ -717,7 +746,12 @@ def open_pg_store(
             (naming the command to run), or the login may change records.
     """
     store = PostgresStore(
-        dsn, chain=chain, timeout=timeout, read_only=read_only, max_connections=max_connections
+        dsn,
+        chain=chain,
+        timeout=timeout,
+        read_only=read_only,
+        max_connections=max_connections,
+        statement_timeout_ms=statement_timeout_ms,
     )
     try:
         store._open(allow_privileged=allow_privileged or read_only)

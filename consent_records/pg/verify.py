@@ -223,6 +223,26 @@ def _check_index(conn: Conn, walk: _Walk) -> None:
         )
 
 
+def _check_counts(conn: Conn, walk: _Walk) -> None:
+    """The kept counts per status are the records' (the staff browser's tabs)."""
+    row = conn.execute(
+        "SELECT count(*) FROM ((SELECT physiotherapist_id, base_status, flag_count > 0,"
+        " missed_count > 0, has_substitute, count(*) FROM ims.records WHERE chain = %s"
+        " GROUP BY 1, 2, 3, 4, 5) EXCEPT (SELECT physiotherapist_id, base_status, has_flags,"
+        " has_missed, has_substitute, n FROM ims.record_counts WHERE chain = %s AND n > 0)) d",
+        [walk.chain, walk.chain],
+    ).fetchone()
+    total = conn.execute(
+        "SELECT coalesce(sum(n), 0) FROM ims.record_counts WHERE chain = %s", [walk.chain]
+    ).fetchone()
+    assert row is not None and total is not None
+    if int(row[0]) or int(total[0]) != walk.records:
+        raise _Failed(
+            f"the counts per status kept for chain {walk.chain} do not match its records: the "
+            "entries are intact, but the staff browser's tabs could show wrong numbers"
+        )
+
+
 def verify_chain(
     store: PostgresStore,
     *,
@@ -258,6 +278,7 @@ def verify_chain(
                 _check_content(conn, walk)
                 accounts = _check_credentials(conn, walk)
                 _check_index(conn, walk)
+                _check_counts(conn, walk)
                 public = _public_key(bytes(key_row[0]) if key_row else None, store.where)
                 if found and public is None:
                     raise _Failed(

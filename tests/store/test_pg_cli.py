@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from consent_records.model import EventKind
+from consent_records.pg.migrations import latest_version
 from consent_records.store import open_store
 from kiosk.cli import main
 from tests.pg_fixtures import APP_ROLE, PgDatabase, create_database, drop_database
@@ -32,7 +33,7 @@ def test_db_init_migrate_status_and_copy_both_ways(
 
     assert main(["db", "init", "--admin-dsn", admin, "--app-role", APP_ROLE]) == 0
     out = capsys.readouterr().out
-    assert "schema version 1" in out and f"log in as {APP_ROLE}" in out
+    assert f"schema version {latest_version()}" in out and f"log in as {APP_ROLE}" in out
     assert main(["db", "init", "--admin-dsn", admin, "--app-role", APP_ROLE]) == 2
     assert "ims-kiosk db migrate" in capsys.readouterr().err
     assert main(["db", "migrate", "--admin-dsn", admin, "--app-role", APP_ROLE]) == 0

@@ -163,9 +163,31 @@ def test_a_linked_folder_is_refused(
     assert code != 0 and "symbolic link" in output and name.split("/")[-1] in output
 
 
+@pytest.fixture
+def own_log() -> Iterator[None]:
+    """setup_logging installs its handler once per process: a command run earlier in this
+    worker (reindex, demo) would keep logging to its own data directory."""
+    import logging
+
+    root = logging.getLogger()
+
+    def drop() -> list[logging.Handler]:
+        ours = [h for h in root.handlers if getattr(h, "_ims_kiosk", False)]
+        for handler in ours:
+            root.removeHandler(handler)
+        return ours
+
+    saved = drop()
+    yield
+    for handler in drop():
+        handler.close()
+    for handler in saved:
+        root.addHandler(handler)
+
+
 @pytest.mark.parametrize("name", ["logs/kiosk.log", "DEMO-DATA.txt"])
 def test_demo_never_writes_through_a_planted_link(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, own_log: None
 ) -> None:
     data = tmp_path / "data"
     (data / "logs").mkdir(parents=True)
