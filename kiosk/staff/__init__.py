@@ -13,7 +13,9 @@ never overwrites another terminal's act) and audits it.
   timeline, the reading-time estimate);
 * :mod:`.changes`: "what changed" between the content a patient saw and today's;
 * :mod:`.audit_csv`: the audit log as CSV (safe to open in a spreadsheet);
-* :mod:`.services`: :class:`StaffServices`.
+* :mod:`.core` (settings, store, sign-in, sessions), :mod:`.records` (records and the
+  consent acts), :mod:`.admin` (accounts, audit log, verify, backup), joined in
+  :mod:`.services` as :class:`StaffServices`.
 
-See docs/staff-services.md.
+README.md (The staff side) says what each role may do.
 """
