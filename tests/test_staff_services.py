@@ -486,3 +486,13 @@ def test_a_tampered_store_is_refused_at_start_naming_the_file(clinic: Clinic) ->
         services.prepare()
     assert entry.name in str(caught.value)
     assert record.patient.full_name not in str(caught.value)
+
+
+def test_hostile_text_in_a_note_is_stored_clean(clinic: Clinic) -> None:
+    record = clinic.record()
+    services = clinic.terminal()
+    session = sign_in(services, "jlee")
+    view = services.add_note(session, record.id, "\x1b[31mred\x1b[0m [bold]x[/] \u202eevil\nline")
+    assert view.timeline[-1].lines == ("[31mred[0m [bold]x[/] evil line",)
+    with pytest.raises(ActionRefused, match="empty"):
+        services.add_note(session, record.id, "\x1b\u202e  \n")
