@@ -29,6 +29,7 @@ demo records never mix with a clinic's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tomllib
@@ -263,6 +264,10 @@ def default_data_dir(*, demo: bool) -> Path:
     import platformdirs
 
     base = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    # The store never creates a missing parent (a mistyped --data-dir must not become a new
+    # tree); this folder is ours, so it is made here, private to its user.
+    with contextlib.suppress(OSError):
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
     return base / ("demo" if demo else "clinic")
 
 
