@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -55,7 +56,30 @@ CONFIG_FILE_NAME = "clinic.toml"
 DEFAULT_CONSENT_VALID_DAYS = 365
 DEFAULT_STAFF_IDLE_TIMEOUT_SECONDS = 300
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+def _printable(value: str) -> str:
+    """Refuse what :func:`consent_records.sanitize.clean_text` would strip from patient text
+    (terminal escapes, C0/C1 controls, direction overrides, invisible characters): a clinic's
+    or physiotherapist's name is shown on every screen and PDF, so it is refused here with a
+    sentence rather than sent to the terminal or silently changed."""
+    import unicodedata
+
+    from consent_records.sanitize import clean_text
+
+    nfc = unicodedata.normalize("NFC", value)
+    if clean_text(nfc, max_length=len(nfc) + 1) != " ".join(nfc.split()):
+        raise ValueError(
+            "contains a control or invisible character (such as a terminal escape or a "
+            "direction override); remove it"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(_printable),
+]
 
 Province = Literal["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"]
 """Canadian province or territory, by its postal abbreviation. The content holds, for each,
@@ -80,7 +104,12 @@ class PhysiotherapistEntry(Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
     name: Name
     registration: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+            AfterValidator(_printable),
+        ]
+        | None
     ) = None
     """Their registration number with the provincial college (printed with the
     countersignature); None when not configured."""
@@ -120,6 +149,15 @@ class Settings(Strict):
     data_dir: Path | None = None
     """Where the records are kept (``ims-kiosk init`` writes it); ``--data-dir`` and
     IMS_KIOSK_DATA_DIR win over it. Relative paths are taken from the settings file's folder."""
+
+    store: Literal["embedded", "postgresql"] = "embedded"
+    """Where records are kept: the embedded store in ``data_dir`` (the default, nothing to
+    install), or a PostgreSQL database shared by every terminal (docs/postgresql.md)."""
+    dsn: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    """The PostgreSQL connection for ``store = "postgresql"`` (libpq ``key=value`` or a
+    ``postgresql://`` URL; IMS_KIOSK_DSN wins). Keep passwords in ~/.pgpass, not here."""
+    chain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")] = "main"
+    """The clinic's record chain in a shared database (each clinic of a chain has its own)."""
 
     _demo: bool = PrivateAttr(default=False)
 
