@@ -796,9 +796,12 @@ def audit_os_command(
     from consent_records.audit import BackupWritten, StoreVerified
     from consent_records.base import StoreError, VerifyReport
     from consent_records.events import SystemActor
+    from consent_records.store import store_exists
     from kiosk.staff.services import host_terminal, os_user_name
 
     assert isinstance(report, VerifyReport)
+    if not store_exists(data_dir):
+        return None  # a database store (PostgreSQL): audited there by its own roles, not here
     try:
         owner = os.stat(data_dir).st_uid
     except OSError:

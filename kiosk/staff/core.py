@@ -157,10 +157,19 @@ class StaffCore:
 
     @property
     def store(self) -> ConsentStore:
+        """The configured store (the embedded one in ``data_dir``, or PostgreSQL when the
+        settings say ``store = "postgresql"``), opened on first use."""
         if self._store is None:
-            from consent_records.backends import StoreConfig, open_store
+            if self.settings.store == "postgresql":
+                from kiosk.pg_cli import open_configured_store
 
-            self._store = open_store(StoreConfig(data_dir=self.data_dir), read_only=self.read_only)
+                self._store = open_configured_store(self.settings, read_only=self.read_only)
+            else:
+                from consent_records.backends import StoreConfig, open_store
+
+                self._store = open_store(
+                    StoreConfig(data_dir=self.data_dir), read_only=self.read_only
+                )
         return self._store
 
     @property
