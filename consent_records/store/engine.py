@@ -100,6 +100,8 @@ from consent_records.store.layout import (
     MAX_CONTENT_BYTES,
     MAX_INDEX_BYTES,
     MAX_MARKER_BYTES,
+    SEARCH_DIR,
+    STAFF_DIR,
     FileRefused,
     check_dir,
     content_path,
@@ -268,7 +270,7 @@ class TinyDBStore:
 
     def _check_dirs(self) -> None:
         try:
-            for name in (ENTRIES_DIR, CONTENT_DIR, KEYS_DIR, LOGS_DIR):
+            for name in (ENTRIES_DIR, CONTENT_DIR, KEYS_DIR, LOGS_DIR, STAFF_DIR, SEARCH_DIR):
                 check_dir(self._root / name)
             entries = self._root / ENTRIES_DIR
             if entries.is_dir():
@@ -310,6 +312,9 @@ class TinyDBStore:
 
     def _sweep_dirs(self) -> list[Path]:
         dirs = [self._root, self._root / CONTENT_DIR, self._root / ENTRIES_DIR]
+        dirs += [
+            self._root / name for name in (STAFF_DIR, SEARCH_DIR) if check_dir(self._root / name)
+        ]
         try:
             blocks = sorted(
                 d for d in os.listdir(self._root / ENTRIES_DIR) if not d.startswith(".")
