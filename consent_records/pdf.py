@@ -65,6 +65,7 @@ from consent_records.model import (
     SignatureMethod,
     StoredRecord,
 )
+from consent_records.seal_block import SealStamp, seal_block
 from content.schema import ContentBundle, DecisionChoice
 
 __all__ = [
@@ -1036,6 +1037,7 @@ def render_consent_pdf(
     verification: VerifyReport | None = None,
     rules: ConsentRules | None = None,
     demo: bool = False,
+    seal: SealStamp | None = None,
 ) -> bytes:
     """Render the consent summary of ``stored`` as PDF bytes (Letter, about three pages).
 
@@ -1052,6 +1054,8 @@ def render_consent_pdf(
         rules: the clinic's consent rules (validity, content history) the status is judged
             with at ``generated_at`` (expired, re-consent needed); default 365 days.
         demo: made by the demo clinic: every page says DEMO.
+        seal: what the seal block at the foot of the last page says about the seal the
+            caller applies next (:mod:`consent_records.sealing`); None: it says NOT SEALED.
     """
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import letter
@@ -1570,6 +1574,9 @@ def render_consent_pdf(
             ]
         )
     )
+
+    # --- Seal: last, kept on one page with the integrity figures ----------------------------
+    story.append(KeepTogether([story.pop(), seal_block(seal, at=generated_at)]))
 
     # --- Build -----------------------------------------------------------------------------
     footer = _Footer(

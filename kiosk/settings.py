@@ -167,6 +167,19 @@ class Settings(Strict):
         PDF then say DEMO, so nobody records a real patient into it by mistake."""
         return self._demo
 
+    seal_passphrase_file: Path | None = None
+    """The seal key's passphrase, for processes that seal PDFs unattended (the staff app,
+    exports): an absolute path to a file of the kiosk user's, mode 0600 (docs/sealing.md)."""
+    tsa_url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,500}$")] | None = None
+    """A local RFC 3161 time-stamping service: seals then reach PAdES B-T."""
+
+    @field_validator("seal_passphrase_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError("must be an absolute path, for example /etc/ims-kiosk/seal-passphrase")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _age_comes_from_the_province(cls, data: Any) -> Any:
