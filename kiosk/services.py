@@ -319,7 +319,7 @@ class KioskServices:
             "Reference": stored.record.reference,
             "RecordId": stored.record.id,
             "Entry": f"{stored.entry.seq}:{stored.entry.sha256}",
-            "Status": stored.standing(self.now(), rules).status.value,
+            "Status": stored.lifecycle.status.value,
             "ChainHead": head,
         }
         return self._sealed(
