@@ -38,9 +38,19 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from consent_records.base import VerifyReport
+from consent_records.events import (
+    AnyEvent,
+    Declined,
+    Note,
+    NotProceeding,
+    ReconsentLinked,
+    Withdrawn,
+    actor_label,
+)
 from consent_records.model import (
     ConsentRecord,
     EventKind,
+    RecordEvent,
     RecordStatus,
     ScreeningAnswerValue,
     SignatureMethod,
@@ -103,15 +113,32 @@ STATUS_DETAIL: dict[RecordStatus, str] = {
     RecordStatus.WITHDRAWN: "The patient withdrew consent after signing.",
 }
 
-EVENT_WORDING: dict[EventKind, str] = {
+EVENT_WORDING: dict[str, str] = {
     EventKind.PDF_EXPORTED: "PDF exported",
     EventKind.AFTERCARE_PRINTED: "Take-home aftercare sheet written",
     EventKind.PHYSIO_REVIEWED: "Reviewed by physiotherapist",
     EventKind.COUNTERSIGNED: "Countersigned by physiotherapist",
     EventKind.WITHDRAWN: "Consent withdrawn",
     EventKind.NOTE: "Note",
+    "discussed": "Discussed with the physiotherapist",
+    "declined": "Declined after discussion",
+    "not_proceeding": "Not proceeding",
+    "reconsent_linked": "Linked to a later re-consent record",
 }
-"""How each later event is worded for people."""
+"""How each later event (either schema version) is worded for people."""
+
+
+def _event_note(event: AnyEvent) -> str | None:
+    if isinstance(event, RecordEvent):
+        return event.note
+    if isinstance(event, Note):
+        return event.text
+    if isinstance(event, Declined | NotProceeding | Withdrawn):
+        return event.reason
+    if isinstance(event, ReconsentLinked):
+        return event.new_reference
+    return None
+
 
 ANSWER_WORDING: dict[ScreeningAnswerValue, str] = {
     ScreeningAnswerValue.YES: "Yes",
@@ -1186,12 +1213,13 @@ def render_consent_pdf(
         ]
         for stored_event in stored.events:
             event = stored_event.event
-            note = _esc(event.note) if event.note else ""
+            text = _event_note(event)
+            note = _esc(text) if text else ""
             rows.append(
                 [
                     para(_esc(when(event.at)), "cell"),
-                    para(_esc(EVENT_WORDING.get(event.kind, event.kind.value)), "cell"),
-                    para(_esc(event.actor), "cell"),
+                    para(_esc(EVENT_WORDING.get(event.kind.value, event.kind.value)), "cell"),
+                    para(_esc(actor_label(event)), "cell"),
                     para(note, "cell"),
                 ]
             )
