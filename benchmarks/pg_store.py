@@ -123,10 +123,8 @@ def throughput(app_dsn: str, writers: int, saves: int) -> float:
     chain = f"w{writers}-{uuid.uuid4().hex[:6]}"
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Manager().Barrier(writers + 1)
-    processes = [
-        ctx.Process(target=_writer, args=((app_dsn, chain, 20_000_000 + w * 100_000, saves, barrier),))
-        for w in range(writers)
-    ]  # fmt: skip
+    jobs = [(app_dsn, chain, 20_000_000 + w * 100_000, saves, barrier) for w in range(writers)]
+    processes = [ctx.Process(target=_writer, args=(job,)) for job in jobs]
     for process in processes:
         process.start()
     barrier.wait()
@@ -155,9 +153,8 @@ def main() -> None:
     try:
         name, admin, app = new_database(dsn)
         print(f"PostgreSQL store ({args.saves} saves per figure):")
-        print(
-            f"  save into an empty chain      median {save_latency(app, 'empty', args.saves, 0):6.2f} ms"
-        )
+        empty = save_latency(app, "empty", args.saves, 0)
+        print(f"  save into an empty chain      median {empty:6.2f} ms")
         started = time.perf_counter()
         bulk_load(admin, app, "big", args.records)
         print(f"  (bulk-loaded {args.records:,} records in {time.perf_counter() - started:.0f} s)")
