@@ -83,6 +83,15 @@ RESTORE_HINT = (
 )
 
 
+def _duplicate(exc: pg_errors.UniqueViolation, record: ConsentRecord) -> ValueError:
+    constraint = exc.diag.constraint_name or ""
+    if "reference" in constraint:
+        return ValueError(f"a record with reference {record.reference} is already stored")
+    if "entry_id" in constraint or constraint == "records_pkey":
+        return ValueError(f"a record with id {record.id} is already stored")
+    return ValueError(f"record {record.id} could not be stored: {constraint} already holds it")
+
+
 def describe_dsn(dsn: str) -> str:
     """Where a DSN points, for messages: never its password."""
     try:
@@ -291,9 +300,12 @@ class PostgresStore:
     # ----------------------------------------------------------------- writing
 
     def _lock_chain(self, conn: Conn) -> tuple[int, str]:
-        """Take the chain's append lock (until the transaction ends); the head."""
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self._lock_key])
-        return self._head(conn)
+        """Take the chain's append lock (until the transaction ends) and read its head, in
+        one round trip (``ims.lock_chain``)."""
+        row = conn.execute("SELECT * FROM ims.lock_chain(%s)", [self.chain]).fetchone()
+        if row is None or row[0] is None:
+            return (0, GENESIS_HASH)
+        return int(row[0]), str(row[1])
 
     def _head(self, conn: Conn) -> tuple[int, str]:
         row = conn.execute(
@@ -337,23 +349,16 @@ class PostgresStore:
         self._writable_or_raise(doing)
         data = record.model_dump(mode="json")
         try:
-            with self._connection(doing) as conn, conn.transaction():
-                head = self._lock_chain(conn)
-                found = conn.execute(
-                    "SELECT entry_id, reference FROM ims.entries WHERE chain = %s AND"
-                    " (entry_id = %s OR reference = %s) LIMIT 1",
-                    [self.chain, record.id, record.reference],
-                ).fetchone()
-                if found is not None:
-                    what = "id" if found[0] == record.id else "reference"
-                    value = record.id if what == "id" else record.reference
-                    raise ValueError(f"a record with {what} {value} is already stored")
+            with self._connection(doing) as conn, conn.pipeline(), conn.transaction():
                 if not self._content_archived(conn, record.content.sha256):
                     raise ValueError(
                         f"the content {record.content.sha256} that record {record.id} was "
                         "signed with is not archived in the store (archive_content first)"
                     )
+                head = self._lock_chain(conn)
                 lifecycle = start(record)
+                # The entry and its index row go in one round trip with the commit; an id
+                # or reference already stored is refused by the unique constraints.
                 entry = self._insert(conn, head, "record", data, record)
                 columns, values = index_row(self.chain, entry.seq, record, lifecycle)
                 conn.execute(
@@ -361,6 +366,10 @@ class PostgresStore:
                     f" ({', '.join(['%s'] * len(columns))})",
                     values,
                 )
+        except pg_errors.UniqueViolation as exc:
+            error = _duplicate(exc, record)
+            log.error("save of record %s failed: %s", record.id, error)
+            raise error from None
         except StoreError as exc:
             log.error("save of record %s failed: %s", record.id, exc)
             raise
