@@ -15,8 +15,8 @@ from typing import Annotated, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from consent_records.audit import AccountEvent, AuditEvent, AuditPage, AuditQuery
-from consent_records.events import AnyEvent
-from consent_records.lifecycle import ConsentRules, ConsentStatus
+from consent_records.events import AnyEvent, actor_label
+from consent_records.lifecycle import STATUS_LABEL, ConsentRules, ConsentStatus
 from consent_records.model import (
     ConsentRecord,
     RecordSummary,
@@ -220,6 +220,51 @@ class VerifyReport(BaseModel):
     def summary_line(self) -> str:
         audit = f", {self.audit} audit entries" if self.audit else ""
         return f"{self.records} records, {self.events} events{audit}, chain head {self.chain_head}"
+
+
+def check_expect(current: StoredRecord, expect: Expect) -> None:
+    """Raise :class:`ConflictingEvent` unless ``current`` (the record as stored now, read
+    under the lock or in the transaction) meets ``expect``: one wording for every backend."""
+    state = current.lifecycle
+    newer: list[StoredEvent] = []
+    if expect.last_event_id is not None and current.last_event_id != expect.last_event_id:
+        ids = [current.record.id, *(e.event.id for e in current.events)]
+        seen = ids.index(expect.last_event_id) if expect.last_event_id in ids else None
+        newer = current.events[seen:] if seen is not None else current.events[-1:]
+    elif expect.statuses is None or state.status in expect.statuses:
+        return
+    label = STATUS_LABEL[state.status]
+    if newer:
+        what = "; ".join(
+            f"{e.event.kind.value.replace('_', ' ')} by {actor_label(e.event)} at "
+            f"{e.event.at:%Y-%m-%d %H:%M}"
+            for e in newer[-3:]
+        )
+        sentence = (
+            f"This record was changed on another terminal while it was open ({what}); it is "
+            f"now {label}. Nothing you entered was saved: look at the record again, then retry."
+        )
+    else:
+        sentence = (
+            f"This record is now {label}, so this can no longer be recorded on it. Nothing was "
+            "saved: look at the record again."
+        )
+    raise ConflictingEvent(sentence, record_id=current.record.id, newer=newer, status=state.status)
+
+
+def account_conflict(subject: str, newer: Sequence[StoredAudit]) -> ConflictingEvent:
+    """The refusal of a stale account change (``newer``: the account events appended since
+    the caller's view): one wording for every backend."""
+    what = "; ".join(
+        f"{s.event.kind.value.replace('_', ' ')} by {s.event.actor.label} at {s.event.at:%H:%M}"
+        for s in newer[-3:]
+    )
+    return ConflictingEvent(
+        f"The account {subject} was changed on another terminal meanwhile ({what}). Nothing "
+        "was saved: look at it again, then retry.",
+        subject=subject,
+        newer=newer,
+    )
 
 
 @runtime_checkable

@@ -56,6 +56,7 @@ from consent_records.model import (
     SignatureMethod,
     StoredRecord,
 )
+from consent_records.seal_block import SealStamp, seal_block
 from content.schema import ContentBundle, DecisionChoice
 
 __all__ = [
@@ -767,6 +768,7 @@ def render_consent_pdf(
     *,
     generated_at: datetime,
     verification: VerifyReport | None = None,
+    seal: SealStamp | None = None,
 ) -> bytes:
     """Render the consent summary of ``stored`` as PDF bytes (Letter, about three pages).
 
@@ -780,6 +782,8 @@ def render_consent_pdf(
             (never ``now()`` inside, so the same inputs give the same bytes).
         verification: the store's verify report at export, printed on the integrity block
             (a store that failed verification is said to have failed, in the flag colours).
+        seal: what the seal block at the foot of the last page says about the seal the
+            caller applies next (:mod:`consent_records.sealing`); None: it says NOT SEALED.
     """
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import letter
@@ -1291,6 +1295,9 @@ def render_consent_pdf(
             ]
         )
     )
+
+    # --- Seal: last, kept on one page with the integrity figures ----------------------------
+    story.append(KeepTogether([story.pop(), seal_block(seal, at=generated_at)]))
 
     # --- Build -----------------------------------------------------------------------------
     footer = _Footer(

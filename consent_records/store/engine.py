@@ -48,10 +48,12 @@ from consent_records.base import (
     StoreError,
     StoreUnavailable,
     VerifyReport,
+    account_conflict,
+    check_expect,
 )
 from consent_records.chain import EntryKind, encode_entry, is_sha256_hex, sha256_hex
-from consent_records.events import AnyEvent, actor_label
-from consent_records.lifecycle import STATUS_LABEL, ConsentRules, check
+from consent_records.events import AnyEvent
+from consent_records.lifecycle import ConsentRules, check
 from consent_records.model import (
     ConsentRecord,
     RecordEvent,
@@ -100,6 +102,8 @@ from consent_records.store.layout import (
     MAX_CONTENT_BYTES,
     MAX_INDEX_BYTES,
     MAX_MARKER_BYTES,
+    SEARCH_DIR,
+    STAFF_DIR,
     FileRefused,
     check_dir,
     content_path,
@@ -143,35 +147,6 @@ class IndexFarBehind(Exception):
 
 
 _ACCOUNT_KIND_VALUES = frozenset(kind.value for kind in ACCOUNT_KINDS)
-
-
-def _check_expect(current: StoredRecord, expect: Expect) -> None:
-    """Raise ConflictingEvent unless ``current`` (read under the lock) meets ``expect``."""
-    state = current.lifecycle
-    newer: list[StoredEvent] = []
-    if expect.last_event_id is not None and current.last_event_id != expect.last_event_id:
-        ids = [current.record.id, *(e.event.id for e in current.events)]
-        seen = ids.index(expect.last_event_id) if expect.last_event_id in ids else None
-        newer = current.events[seen:] if seen is not None else current.events[-1:]
-    elif expect.statuses is None or state.status in expect.statuses:
-        return
-    label = STATUS_LABEL[state.status]
-    if newer:
-        what = "; ".join(
-            f"{e.event.kind.value.replace('_', ' ')} by {actor_label(e.event)} at "
-            f"{e.event.at:%Y-%m-%d %H:%M}"
-            for e in newer[-3:]
-        )
-        sentence = (
-            f"This record was changed on another terminal while it was open ({what}); it is "
-            f"now {label}. Nothing you entered was saved: look at the record again, then retry."
-        )
-    else:
-        sentence = (
-            f"This record is now {label}, so this can no longer be recorded on it. Nothing was "
-            "saved: look at the record again."
-        )
-    raise ConflictingEvent(sentence, record_id=current.record.id, newer=newer, status=state.status)
 
 
 def store_exists(data_dir: Path) -> bool:
@@ -268,7 +243,7 @@ class TinyDBStore:
 
     def _check_dirs(self) -> None:
         try:
-            for name in (ENTRIES_DIR, CONTENT_DIR, KEYS_DIR, LOGS_DIR):
+            for name in (ENTRIES_DIR, CONTENT_DIR, KEYS_DIR, LOGS_DIR, STAFF_DIR, SEARCH_DIR):
                 check_dir(self._root / name)
             entries = self._root / ENTRIES_DIR
             if entries.is_dir():
@@ -310,6 +285,9 @@ class TinyDBStore:
 
     def _sweep_dirs(self) -> list[Path]:
         dirs = [self._root, self._root / CONTENT_DIR, self._root / ENTRIES_DIR]
+        dirs += [
+            self._root / name for name in (STAFF_DIR, SEARCH_DIR) if check_dir(self._root / name)
+        ]
         try:
             blocks = sorted(
                 d for d in os.listdir(self._root / ENTRIES_DIR) if not d.startswith(".")
@@ -661,7 +639,7 @@ class TinyDBStore:
                 if expect is not None or not isinstance(event, RecordEvent):
                     current = self._stored_record(row, self._index.events_of(row.id), self._head())
                     if expect is not None:
-                        _check_expect(current, expect)
+                        check_expect(current, expect)
                     if not isinstance(event, RecordEvent):
                         check(current.lifecycle, event)
                 try:
@@ -763,18 +741,7 @@ class TinyDBStore:
             if last != expect.last_event_id:
                 seen = next((i for i, r in enumerate(rows) if r.id == expect.last_event_id), None)
                 newer = rows[seen + 1 :] if seen is not None else rows[-1:]
-                stored = [self._stored_audit(r) for r in newer]
-                what = "; ".join(
-                    f"{s.event.kind.value.replace('_', ' ')} by {s.event.actor.label} "
-                    f"at {s.event.at:%H:%M}"
-                    for s in stored[-3:]
-                )
-                raise ConflictingEvent(
-                    f"The account {subject} was changed on another terminal meanwhile "
-                    f"({what}). Nothing was saved: look at it again, then retry.",
-                    subject=subject,
-                    newer=stored,
-                )
+                raise account_conflict(subject, [self._stored_audit(r) for r in newer])
 
     def credential(self, user_name: str) -> str | None:
         with self._locked(write=False, doing="reading staff credentials"):
