@@ -383,8 +383,8 @@ class PostgresStore:
         )
 
     def append_event(self, event: AnyEvent, *, expect: Expect | None = None) -> StoredEvent:
+        from consent_records.base import check_expect
         from consent_records.lifecycle import check
-        from consent_records.store.engine import _check_expect
 
         doing = f"saving event {event.id} of record {event.record_id}"
         self._writable_or_raise(doing)
@@ -403,7 +403,7 @@ class PostgresStore:
                 # Checked in the append's own transaction, under the chain's lock: two
                 # terminals can never both act on what they saw.
                 if expect is not None:
-                    _check_expect(stored, expect)
+                    check_expect(stored, expect)
                 if not isinstance(event, RecordEvent):
                     check(stored.lifecycle, event)
                 entry = self._insert_event(conn, head, stored, event, data)
@@ -464,6 +464,7 @@ class PostgresStore:
         """In the append's transaction: every id new, every account named exists (or is
         being created), every record named exists, and ``expect`` holds."""
         from consent_records.audit import AuditKind, audit_record_id, audit_subject
+        from consent_records.base import account_conflict
 
         ids = [e.id for e in events]
         taken = conn.execute(
@@ -516,17 +517,7 @@ class PostgresStore:
                     None,
                 )
                 newer = history[seen + 1 :] if seen is not None else history[-1:]
-                what = "; ".join(
-                    f"{s.event.kind.value.replace('_', ' ')} by {s.event.actor.label} "
-                    f"at {s.event.at:%H:%M}"
-                    for s in newer[-3:]
-                )
-                raise ConflictingEvent(
-                    f"The account {subject} was changed on another terminal meanwhile "
-                    f"({what}). Nothing was saved: look at it again, then retry.",
-                    subject=subject,
-                    newer=newer,
-                )
+                raise account_conflict(subject, newer)
 
     def _account_rows(self, conn: Conn, subject: str | None) -> list[StoredAudit]:
         """Account and sign-in events (one account's, or all), in chain order."""
