@@ -21,9 +21,6 @@ runs as a demo clinic so that ``ims-kiosk`` works with no set-up. Example::
 
 from __future__ import annotations
 
-import os
-import stat
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,19 +35,37 @@ from pydantic import (
     model_validator,
 )
 
-ENV_DATA_DIR = "IMS_KIOSK_DATA_DIR"
-ENV_CONFIG = "IMS_KIOSK_CONFIG"
-DEFAULT_DATA_DIR = Path("data")
+# The file itself is read by the light module the kiosk's start path uses (no pydantic).
+from kiosk.config_file import (
+    DEFAULT_DATA_DIR,
+    DEMO_CLINIC_NAME,
+    ENV_CONFIG,
+    ENV_DATA_DIR,
+    LANGUAGE_PATTERN,
+    MAX_CONFIG_BYTES,
+    SettingsError,
+    parse_config,
+    resolve_config,
+    resolve_data_dir,
+)
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "ENV_CONFIG",
+    "ENV_DATA_DIR",
+    "MAX_CONFIG_BYTES",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "resolve_config",
+    "resolve_data_dir",
+]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 Province = Literal["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"]
 """Canadian province or territory, by its postal abbreviation. The content holds, for each,
 the age of majority and the rule for young patients (``content/en/provinces.yaml``)."""
-
-
-class SettingsError(Exception):
-    """The config file is missing or wrong. The message names the file and field."""
 
 
 class Strict(BaseModel):
@@ -70,7 +85,7 @@ class PhysiotherapistEntry(Strict):
 
 class Settings(Strict):
     clinic: Clinic = Clinic(
-        name="Demo Physiotherapy Clinic",
+        name=DEMO_CLINIC_NAME,
         address=["123 Sample Avenue", "Edmonton AB  T5J 0A1"],
         phone="780-555-0100",
     )
@@ -92,7 +107,7 @@ class Settings(Strict):
     electrical_stimulation: bool = False
     """Whether the clinic uses needles with electrical stimulation: the education then says
     so and what it adds, and screening asks about implanted electrical devices."""
-    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
+    language: Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)] = "en"
 
     @model_validator(mode="before")
     @classmethod
@@ -148,7 +163,7 @@ def load_settings(path: Path | None) -> Settings:
     """
     if path is None:
         return Settings()
-    raw = _parse_config(path)
+    raw = parse_config(path)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
@@ -160,64 +175,3 @@ def load_settings(path: Path | None) -> Settings:
                 message = "is not a known setting (check its spelling)"
             lines.append(f"  {field}: {message}")
         raise SettingsError(f"Config file {path} has a problem:\n" + "\n".join(lines)) from None
-
-
-MAX_CONFIG_BYTES = 1 << 20
-"""A clinic's settings file is a few kilobytes; anything over a megabyte is not one."""
-
-
-def _parse_config(path: Path) -> dict[str, object]:
-    """The TOML in ``path``: a regular file (never a FIFO or device, which would hang or
-    never end), at most MAX_CONFIG_BYTES, UTF-8, not nested absurdly deep. SettingsError
-    otherwise, naming the file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise SettingsError(f"Config file {path} does not exist.") from None
-    except OSError as exc:
-        raise SettingsError(f"Config file {path} cannot be read: {exc.strerror or exc}.") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SettingsError(
-                f"Config file {path} is not a regular file (a device, pipe or folder); name "
-                "the clinic's TOML settings file."
-            )
-        blob = os.read(fd, MAX_CONFIG_BYTES + 1)
-        while len(blob) <= MAX_CONFIG_BYTES and (more := os.read(fd, MAX_CONFIG_BYTES + 1)):
-            blob += more
-    except OSError as exc:
-        raise SettingsError(f"Config file {path} cannot be read: {exc.strerror or exc}.") from None
-    finally:
-        os.close(fd)
-    if len(blob) > MAX_CONFIG_BYTES:
-        raise SettingsError(
-            f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a clinic's "
-            "settings file is a few kilobytes. Check that --config names the right file."
-        )
-    try:
-        text = blob.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SettingsError(f"Config file {path} is not UTF-8 text.") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"Config file {path} is not valid TOML: {exc}") from None
-    except RecursionError:
-        raise SettingsError(
-            f"Config file {path} nests tables or arrays too deeply to be a settings file."
-        ) from None
-
-
-def resolve_data_dir(cli_value: Path | None) -> Path:
-    if cli_value is not None:
-        return cli_value
-    env = os.environ.get(ENV_DATA_DIR)
-    return Path(env) if env else DEFAULT_DATA_DIR
-
-
-def resolve_config(cli_value: Path | None) -> Path | None:
-    if cli_value is not None:
-        return cli_value
-    env = os.environ.get(ENV_CONFIG)
-    return Path(env) if env else None
