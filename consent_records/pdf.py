@@ -783,6 +783,26 @@ def render_consent_pdf(
     def heading(text: str) -> Any:
         return para(_esc(text), "h2")
 
+    def name_para(markup: str, name: str, style: str, width: float) -> Any:
+        """A Paragraph holding a person's name: the type shrinks (to 6 pt at least) until
+        the name's longest word fits ``width``, so a long name wraps between words and is
+        never broken in the middle of one."""
+        from reportlab.lib.styles import ParagraphStyle
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+
+        base = st[style]
+        font = _FONT_BOLD if markup.startswith("<b>") else base.fontName
+        longest = max(name.split() or [""], key=lambda word: stringWidth(word, font, 10))
+        size = float(base.fontSize)
+        while size > 6.0 and stringWidth(longest, font, size) > width:
+            size = max(6.0, size - 0.25)
+        if size == base.fontSize:
+            return Paragraph(markup, base)
+        smaller = ParagraphStyle(
+            f"{style}-fit", parent=base, fontSize=size, leading=size * base.leading / base.fontSize
+        )
+        return Paragraph(markup, smaller)
+
     # --- Header ----------------------------------------------------------------------------
     clinic_lines = [para(_esc(clinic.name), "clinic")]
     clinic_lines += [para(_esc(line), "base") for line in clinic.address_lines]
@@ -888,7 +908,12 @@ def render_consent_pdf(
     details: list[list[Any]] = [
         [
             "Patient",
-            para(f"<b>{_esc(patient.full_name)}</b>", "cell"),
+            name_para(
+                f"<b>{_esc(patient.full_name)}</b>",
+                patient.full_name,
+                "cell",
+                frame_width - 122 - 82 - 118 - 8,
+            ),
             "Date of birth",
             para(f"{_esc(_day(patient.date_of_birth))} (age {patient.age_years})", "cell"),
         ],
@@ -1106,6 +1131,7 @@ def render_consent_pdf(
         )
     else:
         signer = f"<b>{_esc(patient.full_name)}</b>, the patient"
+    signer_names = f"{substitute.full_name if substitute else ''} {patient.full_name}"
     method = (
         "Drawn on the signature pad, with the typed name"
         if signature.method is SignatureMethod.DRAWN
@@ -1114,8 +1140,13 @@ def render_consent_pdf(
     info_width = frame_width - box_w - 12
     sig_info = _table(
         [
-            ["Signed by", para(signer, "cell")],
-            ["Typed name", para(_esc(signature.typed_name), "sig_typed")],
+            ["Signed by", name_para(signer, signer_names, "cell", info_width - 58 - 4)],
+            [
+                "Typed name",
+                name_para(
+                    _esc(signature.typed_name), signature.typed_name, "sig_typed", info_width - 62
+                ),
+            ],
             ["Signed at", when(signature.signed_at)],
             ["Method", _wrapped(method, info_width - 58, font=_FONT, size=8.6)],
         ],

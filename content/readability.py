@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 FK_MAX = 7.0
 """Highest Flesch-Kincaid grade a section may have (``content check`` fails above it)."""
@@ -219,8 +220,10 @@ def _word_syllables(word: str) -> int:
     return max(1, count)
 
 
+@lru_cache(maxsize=65536)
 def count_syllables(word: str) -> int:
-    """Syllables of one token (a word, an initialism or a number) as said aloud."""
+    """Syllables of one token (a word, an initialism or a number) as said aloud (cached:
+    ``content check`` scores every section in each of its many variants)."""
     if word[0].isdigit():
         return number_syllables(word)
     if "-" in word:

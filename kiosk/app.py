@@ -65,6 +65,16 @@ class KioskApp(App[None], inherit_bindings=False):
     ENABLE_COMMAND_PALETTE = False
     ALLOW_SELECT = False
 
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [  # type: ignore[misc]
+        (0, "-too-narrow"),
+        (KioskScreen.MIN_WIDTH, "-wide-enough"),
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [  # type: ignore[misc]
+        (0, "-too-short"),
+        (KioskScreen.MIN_HEIGHT, "-tall-enough"),
+    ]
+    """Every screen gets a class for its size; below 80x24 the screens say so."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "developer_quit", "Quit (developer mode)", show=False, priority=True)
     ]
@@ -85,7 +95,11 @@ class KioskApp(App[None], inherit_bindings=False):
         super().__init__()
         if services is not None:
             settings = services.settings
-            welcome = WelcomeFacts(clinic_name=settings.clinic.name, language=settings.language)
+            welcome = WelcomeFacts(
+                clinic_name=settings.clinic.name,
+                language=settings.language,
+                is_demo=settings.is_demo,
+            )
         elif load is None or welcome is None:
             raise TypeError("KioskApp needs services, or load and welcome")
         set_language(welcome.language)
@@ -192,9 +206,22 @@ class KioskApp(App[None], inherit_bindings=False):
 
     # -- path -------------------------------------------------------------------------
 
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy inside the kiosk only: in patient mode nothing is sent to the terminal's
+        clipboard (OSC 52), where it would outlive the session and the app."""
+        if self.dev_mode:
+            super().copy_to_clipboard(text)
+        else:
+            self._clipboard = text
+
     def start_over(self) -> None:
-        """Forget the current patient entirely and show Welcome."""
+        """Forget the current patient entirely (their answers and anything they copied)
+        and show Welcome."""
         self.session = None
+        self._clipboard = ""
+        # A question on top ("Are you still there?", "Leave and erase?") goes with them.
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, KioskScreen):
+            self.pop_screen()
         shown = self._switch_to(WelcomeScreen(self.welcome.clinic_name, ready=self.ready))
 
         async def forget() -> None:
@@ -241,8 +268,22 @@ class KioskApp(App[None], inherit_bindings=False):
             return
         here = current.position
         target = self.session.next_after(here) if message.forward else self.session.before(here)
-        if target != here and target.step != "done":
+        if target.step == "welcome":
+            self._ask_to_leave()
+        elif target != here and target.step != "done":
             self._show(target)
+
+    def _ask_to_leave(self) -> None:
+        """Back from the first step: going to Welcome must not leave the answers there for
+        the next person, so ask, and erase them if the patient leaves."""
+        from screens.finish import LeaveScreen
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                log.info("the patient left from the first step: session wiped")
+                self.start_over()
+
+        self.push_screen(LeaveScreen(), answered)
 
     def on_sign_screen_submitted(self, message: SignScreen.Submitted) -> None:
         if self.session is not None:
@@ -294,6 +335,14 @@ class KioskApp(App[None], inherit_bindings=False):
         # Every key, click, touch, move and scroll (the wheel or a swipe, while reading).
         if isinstance(event, events.InputEvent):
             self._last_input = self._monotonic()
+            screen = self.screen
+            if (
+                isinstance(event, events.Key)
+                and isinstance(screen, KioskScreen)
+                and screen.too_small
+                and not (self.dev_mode and event.key == "ctrl+q")
+            ):
+                return  # the window is too small: nothing on screen for a key to act on
         await super().on_event(event)
 
     @property

@@ -10,6 +10,8 @@
     ims-kiosk backup --out DIR          write a consistent, verified copy of the store
     ims-kiosk keys init | show          make or show the clinic's checkpoint key
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
+    ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
+    ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
 
 Every command takes ``--data-dir DIR`` (or IMS_KIOSK_DATA_DIR) and ``--config FILE`` (or
 IMS_KIOSK_CONFIG), before or after the command's name. Problems are reported as plain
@@ -158,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", type=Path, default=None, metavar="FILE",
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
+    from kiosk import pg_cli  # the PostgreSQL commands (psycopg only when they run)
+
+    pg_cli.add_commands(commands, _common)
     return parser
 
 
@@ -165,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    from kiosk.config_file import resolve_data_dir
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    return resolve_data_dir(args.data_dir)
+    return resolve_data_dir(args.data_dir, load_settings(resolve_config(args.config)))
 
 
 def _require_store(data_dir: Path) -> None:
@@ -185,10 +190,10 @@ def _require_store(data_dir: Path) -> None:
 def _services(args: argparse.Namespace, *, existing: bool = False) -> KioskServices:
     """Settings, content and store for a command; ``existing``: the store must exist."""
     from kiosk.services import KioskServices, setup_logging
-    from kiosk.settings import load_settings, resolve_config
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    data_dir = _data_dir(args)
     settings = load_settings(resolve_config(args.config))
+    data_dir = resolve_data_dir(args.data_dir, settings)
     if existing:
         _require_store(data_dir)
     setup_logging(data_dir)
@@ -441,6 +446,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(report.summary_line())
     print(f"Anchor: {report.anchor_text}  (verify --expect takes it; so does every PDF's)")
     print(f"Store: {data_dir.absolute()}")
+    from consent_records.base import Checkpoint
+
+    for given in _anchors(getattr(args, "expect", [])):
+        signed = ", a signed checkpoint" if isinstance(given, Checkpoint) else ""
+        print(
+            f"Holds: {given.seq}:{given.head} (--expect{signed}): the store still has exactly "
+            "this prefix."
+        )
     if report.last_checkpoint is not None:
         last = report.last_checkpoint
         print(
@@ -640,6 +653,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return cmd_content_check(args)
     if command == "keys":
         return cmd_keys(args, parser)
+    if command in ("db", "store"):
+        from kiosk import pg_cli
+
+        return (pg_cli.cmd_db if command == "db" else pg_cli.cmd_store)(args, parser)
     handlers = {
         "run": cmd_run,
         "demo": cmd_demo,
@@ -703,6 +720,11 @@ def report(exc: Exception) -> int:
         return EXIT_PROBLEM
     if isinstance(exc, StoreError | SaveFailed):
         print(f"The record store reported a problem: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    from consent_records.store.layout import FileRefused
+
+    if isinstance(exc, FileRefused):
+        print(f"{exc.sentence()}.", file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, OSError):
         with _quiet_logging():

@@ -18,7 +18,8 @@ from pathlib import Path
 
 ENV_DATA_DIR = "IMS_KIOSK_DATA_DIR"
 ENV_CONFIG = "IMS_KIOSK_CONFIG"
-DEFAULT_DATA_DIR = Path("data")
+APP_NAME = "ims-kiosk"
+CONFIG_FILE_NAME = "clinic.toml"
 
 DEMO_CLINIC_NAME = "Demo Physiotherapy Clinic"
 DEFAULT_LANGUAGE = "en"
@@ -33,18 +34,24 @@ class SettingsError(Exception):
     """The config file is missing or wrong. The message names the file and field."""
 
 
-def resolve_data_dir(cli_value: Path | None) -> Path:
-    if cli_value is not None:
-        return cli_value
-    env = os.environ.get(ENV_DATA_DIR)
-    return Path(env) if env else DEFAULT_DATA_DIR
+def user_config_file() -> Path:
+    """The per-user settings file ``ims-kiosk init`` writes (platformdirs), for example
+    ``~/.config/ims-kiosk/clinic.toml`` on Linux."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / CONFIG_FILE_NAME
 
 
 def resolve_config(cli_value: Path | None) -> Path | None:
+    """``--config``, else IMS_KIOSK_CONFIG, else the per-user settings file when it exists
+    (written by ``ims-kiosk init``), else None: the demo clinic."""
     if cli_value is not None:
         return cli_value
     env = os.environ.get(ENV_CONFIG)
-    return Path(env) if env else None
+    if env:
+        return Path(env)
+    found = user_config_file()
+    return found if os.path.lexists(found) else None
 
 
 def parse_config(path: Path) -> dict[str, object]:
@@ -93,11 +100,12 @@ def parse_config(path: Path) -> dict[str, object]:
 @dataclass(frozen=True, slots=True)
 class WelcomeFacts:
     """What Welcome shows before the settings are validated: the clinic's name (empty
-    when the file does not give a usable one: validation then stops the kiosk) and the
-    language of the interface."""
+    when the file does not give a usable one: validation then stops the kiosk), the
+    language of the interface, and whether this is the demo clinic (no settings file)."""
 
     clinic_name: str = DEMO_CLINIC_NAME
     language: str = DEFAULT_LANGUAGE
+    is_demo: bool = True
 
 
 def welcome_facts(path: Path | None) -> WelcomeFacts:
@@ -119,4 +127,4 @@ def welcome_facts(path: Path | None) -> WelcomeFacts:
     language = raw.get("language", DEFAULT_LANGUAGE)
     if not (isinstance(language, str) and re.fullmatch(LANGUAGE_PATTERN, language)):
         language = DEFAULT_LANGUAGE
-    return WelcomeFacts(clinic_name=name, language=language)
+    return WelcomeFacts(clinic_name=name, language=language, is_demo=False)

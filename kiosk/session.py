@@ -84,6 +84,11 @@ class SignatureInput:
     pad_height: int = 0
 
 
+def typed_signature_label() -> str:
+    """The keyboard-only signing choice, word for word (its error message quotes it)."""
+    return _("I can't draw here: my typed name is my signature")
+
+
 def parse_about(
     *,
     full_name: str,
@@ -370,10 +375,14 @@ class ConsentSession:
         if decision is Decision.AGREE:
             missing = [s for s in self.shown.statements if s.id not in confirmed]
             if missing:
+                discuss = next(
+                    (d.text for d in self.shown.decisions if d.id.value == Decision.DISCUSS.value),
+                    "",
+                )
                 return _(
                     "To agree, please tick each statement. If something is not clear, choose "
-                    "'talk to my physiotherapist first' instead."
-                )
+                    "\u201c{discuss}\u201d instead."
+                ).format(discuss=discuss.rstrip("."))
         return None
 
     @property
@@ -395,8 +404,8 @@ class ConsentSession:
             ).format(name=self.signer_name)
         if signature.method is SignatureMethod.DRAWN and not signature.strokes:
             errors["pad"] = _(
-                "Please draw your signature in the box, or tick 'My typed name is my signature'."
-            )
+                "Please draw your signature in the box, or tick \u201c{typed}\u201d."
+            ).format(typed=typed_signature_label())
         elif len(signature.strokes) > MAX_STROKES or any(
             len(stroke) > MAX_STROKE_POINTS for stroke in signature.strokes
         ):

@@ -17,10 +17,19 @@ runs as a demo clinic so that ``ims-kiosk`` works with no set-up. Example::
     [[physiotherapists]]
     id = "akim"
     name = "Alex Kim"
+    registration = "PT-12345"         # optional: their registration number with the college
+
+Where things are found (``resolve_config``, ``resolve_data_dir``): ``--config`` or
+``IMS_KIOSK_CONFIG``, else ``clinic.toml`` in the per-user config folder (platformdirs,
+written by ``ims-kiosk init``), else the demo clinic. ``--data-dir`` or
+``IMS_KIOSK_DATA_DIR``, else the settings' ``data_dir``, else the per-user data folder
+(platformdirs): ``clinic`` for a configured clinic and ``demo`` for the demo clinic, so
+demo records never mix with a clinic's.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,15 +38,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-# The file itself is read by the light module the kiosk's start path uses (no pydantic).
+# The file itself is found and read by the light module the kiosk's start path uses (no
+# pydantic there, so Welcome can be painted before the settings are validated).
 from kiosk.config_file import (
-    DEFAULT_DATA_DIR,
+    APP_NAME,
+    CONFIG_FILE_NAME,
     DEMO_CLINIC_NAME,
     ENV_CONFIG,
     ENV_DATA_DIR,
@@ -46,20 +58,26 @@ from kiosk.config_file import (
     SettingsError,
     parse_config,
     resolve_config,
-    resolve_data_dir,
+    user_config_file,
 )
 
 __all__ = [
-    "DEFAULT_DATA_DIR",
+    "APP_NAME",
+    "CONFIG_FILE_NAME",
     "ENV_CONFIG",
     "ENV_DATA_DIR",
     "MAX_CONFIG_BYTES",
     "Settings",
     "SettingsError",
+    "default_data_dir",
     "load_settings",
     "resolve_config",
     "resolve_data_dir",
+    "user_config_file",
 ]
+
+DEFAULT_CONSENT_VALID_DAYS = 365
+DEFAULT_STAFF_IDLE_TIMEOUT_SECONDS = 300
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
@@ -81,6 +99,11 @@ class Clinic(Strict):
 class PhysiotherapistEntry(Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
     name: Name
+    registration: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+    ) = None
+    """Their registration number with the provincial college (printed with the
+    countersignature); None when not configured."""
 
 
 class Settings(Strict):
@@ -108,6 +131,23 @@ class Settings(Strict):
     """Whether the clinic uses needles with electrical stimulation: the education then says
     so and what it adds, and screening asks about implanted electrical devices."""
     language: Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)] = "en"
+    consent_valid_days: Annotated[int, Field(ge=1, le=3650)] = DEFAULT_CONSENT_VALID_DAYS
+    """How long a countersigned consent stays active before it shows "expired"."""
+    staff_idle_timeout_seconds: Annotated[float, Field(ge=30, le=3600)] = (
+        DEFAULT_STAFF_IDLE_TIMEOUT_SECONDS
+    )
+    """Idle time in the staff app before it clears the screen and returns to sign-in."""
+    data_dir: Path | None = None
+    """Where the records are kept (``ims-kiosk init`` writes it); ``--data-dir`` and
+    IMS_KIOSK_DATA_DIR win over it. Relative paths are taken from the settings file's folder."""
+
+    _demo: bool = PrivateAttr(default=False)
+
+    @property
+    def is_demo(self) -> bool:
+        """True when no clinic is configured (no settings file): the Welcome screen and every
+        PDF then say DEMO, so nobody records a real patient into it by mistake."""
+        return self._demo
 
     @model_validator(mode="before")
     @classmethod
@@ -162,10 +202,12 @@ def load_settings(path: Path | None) -> Settings:
         SettingsError: naming the file and the field that is wrong.
     """
     if path is None:
-        return Settings()
+        demo = Settings()
+        demo._demo = True
+        return demo
     raw = parse_config(path)
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -175,3 +217,29 @@ def load_settings(path: Path | None) -> Settings:
                 message = "is not a known setting (check its spelling)"
             lines.append(f"  {field}: {message}")
         raise SettingsError(f"Config file {path} has a problem:\n" + "\n".join(lines)) from None
+    if settings.data_dir is not None and not settings.data_dir.is_absolute():
+        settings = settings.model_copy(update={"data_dir": path.parent / settings.data_dir})
+    return settings
+
+
+def default_data_dir(*, demo: bool) -> Path:
+    """The per-user data folder (platformdirs), never a folder relative to where a command
+    was started: ``.../ims-kiosk/clinic`` for a configured clinic, ``.../ims-kiosk/demo``
+    for the demo clinic."""
+    import platformdirs
+
+    base = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return base / ("demo" if demo else "clinic")
+
+
+def resolve_data_dir(cli_value: Path | None, settings: Settings | None = None) -> Path:
+    """``--data-dir``, else IMS_KIOSK_DATA_DIR, else the settings' ``data_dir``, else the
+    per-user data folder (:func:`default_data_dir`)."""
+    if cli_value is not None:
+        return cli_value
+    env = os.environ.get(ENV_DATA_DIR)
+    if env:
+        return Path(env)
+    if settings is not None and settings.data_dir is not None:
+        return settings.data_dir
+    return default_data_dir(demo=settings is None or settings.is_demo)

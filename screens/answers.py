@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, RadioSet, Static
 
 from consent_records.model import Decision, ScreeningAnswerValue
@@ -20,8 +24,26 @@ ANSWER_LABELS = {
 }
 
 
+class QuestionBlock(Vertical, can_focus=True):
+    """One health question with its answers. Focus starts here, on the question, so no
+    answer looks chosen or about to be chosen before the patient picks one."""
+
+
 class ScreeningScreen(PatientStep):
-    """Yes / No / Not sure for each health question. Flags only mark the record."""
+    """Yes / No / Not sure for each health question. Flags only mark the record.
+
+    Keys: on a question, Y, N or S answers it (or Tab to the answers and Enter); Left and
+    Right move between one question's answers; after an answer, focus moves to the next
+    question (never onto one of its answers).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer('yes')", "Yes", show=False),
+        Binding("n", "answer('no')", "No", show=False),
+        Binding("s", "answer('not_sure')", "Not sure", show=False),
+        Binding("left", "move(-1)", "Previous answer", show=False),
+        Binding("right", "move(1)", "Next answer", show=False),
+    ]
 
     def compose_body(self) -> ComposeResult:
         for_patient = self.session.voice == "substitute"
@@ -40,9 +62,9 @@ class ScreeningScreen(PatientStep):
             ),
             classes="intro",
         )
-        with VerticalScroll(id="questions"):
+        with VerticalScroll(id="questions", can_focus=False):
             for number, question in enumerate(self.session.shown.screening, 1):
-                with Vertical(classes="screening-question", id=f"q-{question.id}"):
+                with QuestionBlock(classes="screening-question", id=f"q-{question.id}"):
                     yield Static(f"{number}. {question.prompt}", classes="prompt", markup=False)
                     if question.help:
                         yield Static(question.help, classes="help", markup=False)
@@ -60,11 +82,19 @@ class ScreeningScreen(PatientStep):
         for question_id, value in self.session.screening.items():
             self._show(question_id, value)
         self._count()
-        self.query(".answer").first(Button).focus()
+        first = next(
+            (q for q in self.session.shown.screening if q.id not in self.session.screening),
+            self.session.shown.screening[0],
+        )
+        self.query_one(f"#q-{first.id}").focus()
 
     def _show(self, question_id: str, value: ScreeningAnswerValue) -> None:
         for button in self.query(f"#q-{question_id} .answer").results(Button):
-            button.set_class(button.id == f"a-{question_id}--{value.value}", "-chosen")
+            chosen = button.id == f"a-{question_id}--{value.value}"
+            button.set_class(chosen, "-chosen")
+            label = _(ANSWER_LABELS[ScreeningAnswerValue(button.id.partition("--")[2])])  # type: ignore[union-attr]
+            # Chosen is marked with a tick, not by colour alone, and never looks like focus.
+            button.label = f"✓ {label}" if chosen else label
 
     def _count(self) -> None:
         total = len(self.session.shown.screening)
@@ -77,24 +107,67 @@ class ScreeningScreen(PatientStep):
             else _("All questions answered.")
         )
 
+    def _current(self) -> QuestionBlock | None:
+        """The question that has focus, or whose answer has focus."""
+        node = self.focused
+        while node is not None and not isinstance(node, QuestionBlock):
+            node = node.parent  # type: ignore[assignment]
+        return node
+
+    def action_answer(self, value: str) -> None:
+        block = self._current()
+        if block is not None:
+            question_id = (block.id or "").removeprefix("q-")
+            self._answer(question_id, ScreeningAnswerValue(value))
+
+    def action_move(self, step: int) -> None:
+        block = self._current()
+        if block is None:
+            return
+        answers = list(block.query(".answer").results(Button))
+        focused = self.focused
+        if focused in answers:
+            answers[(answers.index(focused) + step) % len(answers)].focus()
+        else:
+            answers[0 if step > 0 else -1].focus()
+
     @on(Button.Pressed, ".answer")
     def _answered(self, event: Button.Pressed) -> None:
         event.stop()
         question_id, _sep, value = (event.button.id or "").removeprefix("a-").partition("--")
-        answer = ScreeningAnswerValue(value)
+        self._answer(question_id, ScreeningAnswerValue(value))
+
+    def _answer(self, question_id: str, answer: ScreeningAnswerValue) -> None:
         self.session.screening[question_id] = answer
         self._show(question_id, answer)
         self._count()
         self.say("")
-        # Move on to the next question's first answer, so keyboard users flow through.
+        self.refresh_hint()
+        # Move on to the next question (not one of its answers), so keyboard users flow
+        # through without an answer looking pre-selected.
         questions = [q.id for q in self.session.shown.screening]
         position = questions.index(question_id)
         if position + 1 < len(questions):
             target = self.query_one(f"#q-{questions[position + 1]}")
-            target.query(".answer").first(Button).focus()
-            target.scroll_visible()
+            target.focus()
+            target.scroll_visible(animate=False)
         elif self.session.screening_complete():
             self.query_one("#continue", Button).focus()
+
+    def focus_hint(self, focused: Widget | None) -> str:
+        if isinstance(focused, QuestionBlock):
+            return _("Y: Yes   N: No   S: Not sure   (or Tab to the answers)")
+        if focused is not None and focused.has_class("answer"):
+            return _("Left, Right: move   Enter: choose")
+        return super().focus_hint(focused)
+
+    def key_hint(self) -> str:
+        focused = self.focused
+        if isinstance(focused, QuestionBlock) or (
+            focused is not None and focused.has_class("answer")
+        ):
+            return "   ".join((self.focus_hint(focused), _("Tab: next")))
+        return super().key_hint()
 
     def commit(self) -> bool:
         missing = [q for q in self.session.shown.screening if q.id not in self.session.screening]
@@ -108,8 +181,8 @@ class ScreeningScreen(PatientStep):
                 ).format(n=len(missing))
             )
             first = self.query_one(f"#q-{missing[0].id}")
-            first.scroll_visible()
-            first.query(".answer").first(Button).focus()
+            first.scroll_visible(animate=False)
+            first.focus()
             return False
         return True
 
@@ -120,7 +193,7 @@ class DecisionScreen(PatientStep):
     def compose_body(self) -> ComposeResult:
         bundle = self.session.shown
         yield Static(_("Your decision"), classes="title")
-        with VerticalScroll(id="decision"):
+        with VerticalScroll(id="decision", can_focus=False):
             yield Static(_("Please tick each statement that is true for you:"), classes="intro")
             for statement in bundle.statements:
                 yield WrappingCheckbox(
@@ -168,6 +241,11 @@ class DecisionScreen(PatientStep):
         problem = self.session.decision_problem(decision, confirmed)
         if problem:
             self.say(problem)
+            # Take the patient to what needs doing: the choice, or the first box not ticked.
+            unticked = [box for box in self.query(".statement").results(Checkbox) if not box.value]
+            target = self.query_one("#choice") if decision is None or not unticked else unticked[0]
+            target.focus()
+            target.scroll_visible(animate=False)
             return False
         self.keep_answers()
         return True

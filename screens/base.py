@@ -7,19 +7,34 @@ nothing heavy: the consent session is only a type here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Label, Static
 
 from kiosk.i18n import _
 
 if TYPE_CHECKING:
     from kiosk.session import ConsentSession, Position
+
+
+class BackButton(Button):
+    """Back, drawn on the left but reached after Continue (the primary action) by Tab.
+
+    Textual orders focus by position on screen, top to bottom and left to right; Back
+    sorts as if it stood to the right of everything on its row.
+    """
+
+    @property
+    def _focus_sort_key(self) -> tuple[int, int]:
+        row, column = super()._focus_sort_key
+        return row, column + 100_000
 
 
 class KioskScreen(Screen[None]):
@@ -32,6 +47,18 @@ class KioskScreen(Screen[None]):
 
     show_back = True
     continue_label = "Continue"
+
+    MIN_WIDTH = 80
+    MIN_HEIGHT = 24
+    """Below this the screens cannot show everything: they say so instead (see kiosk.tcss
+    and the app's breakpoints, which give the screen its ``-too-narrow`` or ``-too-short``
+    class)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "continue", "Continue", show=False),
+    ]
+    """Enter goes forward whenever Continue is enabled and the focused control does not use
+    Enter itself (a button presses, a list opens, a field moves on)."""
 
     @dataclass
     class Navigate(Message):
@@ -53,11 +80,11 @@ class KioskScreen(Screen[None]):
                 yield Label(progress, id="progress")
         with Vertical(id="page"):
             yield from self.compose_body()
-        yield Static("", id="message", markup=False)
+        # Takes no room until there is something to say.
+        yield Static("", id="message", markup=False, classes="-empty")
         with Horizontal(id="nav"):
-            if self.show_back:
-                yield Button(_("Back"), id="back", classes="nav-button")
-            yield Static(id="nav-spacer")
+            # Continue comes first in the focus order (Tab from the page lands on it, so Tab
+            # then Enter goes forward); it is drawn on the right (docked), Back on the left.
             # Built in its final state, so the first frame never shows a Continue that
             # does not work yet.
             yield Button(
@@ -67,6 +94,10 @@ class KioskScreen(Screen[None]):
                 classes="nav-button",
                 disabled=not self.can_continue(),
             )
+            if self.show_back:
+                yield BackButton(_("Back"), id="back", classes="nav-button")
+        yield Static("", id="key-hint", markup=False)
+        yield Static(self.too_small_text(), id="too-small", markup=False)
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -84,14 +115,88 @@ class KioskScreen(Screen[None]):
         return True
 
     def refresh_continue(self) -> None:
-        """Enable Continue when the screen's answers allow it."""
+        """Enable Continue when the screen's answers allow it (and say which keys work)."""
         self.query_one("#continue", Button).disabled = not self.can_continue()
+        self.refresh_hint()
+
+    def key_hint(self) -> str:
+        """One line, in plain words, naming the keys that work here now (for the focused
+        control, then Tab and Shift+Tab); screens add their own with :meth:`focus_hint`."""
+        focused = self.focused
+        parts = [self.focus_hint(focused)]
+        if not self.uses_enter(focused) and self.can_continue():
+            parts.append(_("Enter: {action}").format(action=self.continue_text()))
+        parts.append(_("Tab: next"))
+        parts.append(_("Shift+Tab: previous"))
+        return "   ".join(part for part in parts if part)
+
+    @staticmethod
+    def uses_enter(focused: Widget | None) -> bool:
+        """Whether Enter does something of its own on ``focused`` (else it continues)."""
+        if focused is None or isinstance(focused, Button):
+            return focused is not None
+        # Imported here: Welcome (on the start path) only ever focuses a button.
+        from textual.widgets import Checkbox, Input, RadioSet, Select
+
+        return isinstance(focused, (Checkbox, Input, RadioSet, Select))
+
+    def focus_hint(self, focused: Widget | None) -> str:
+        """The keys for the focused control, in plain words."""
+        if focused is None:
+            return ""
+        if isinstance(focused, Button):
+            if focused.id == "continue":
+                return _("Enter: {action}").format(action=self.continue_text())
+            if focused.id == "back":
+                return _("Enter: go back")
+            return _("Enter: choose")
+        from textual.widgets import Checkbox, Input, RadioSet, Select
+
+        if isinstance(focused, Input):
+            return _("Type your answer")
+        if isinstance(focused, Select):
+            return _("Enter: open the list")
+        if isinstance(focused, RadioSet):
+            return _("Up and Down: move   Enter: choose")
+        if isinstance(focused, Checkbox):
+            return _("Space: tick or untick")
+        return ""
+
+    @on(events.DescendantFocus)
+    def _focus_moved(self) -> None:
+        self.refresh_hint()
+
+    def key_hint_suffix(self) -> str:
+        """Keys that work on every screen (for example a view switch), after the others."""
+        return ""
+
+    def refresh_hint(self) -> None:
+        hint = "   ".join(part for part in (self.key_hint(), self.key_hint_suffix()) if part)
+        self.query_one("#key-hint", Static).update(hint)
+
+    def too_small_text(self) -> str:
+        return _(
+            "This window is too small to show everything. Please ask the front desk to "
+            "make it bigger (at least {width} columns wide and {height} lines tall)."
+        ).format(width=self.MIN_WIDTH, height=self.MIN_HEIGHT)
+
+    @property
+    def too_small(self) -> bool:
+        """Whether the screen is showing the "window is too small" notice."""
+        return self.has_class("-too-narrow") or self.has_class("-too-short")
+
+    def action_continue(self) -> None:
+        """Enter, when the focused control does not use it: Continue, if it is enabled."""
+        button = self.query_one("#continue", Button)
+        if not button.disabled and not self.too_small:
+            button.press()
 
     def say(self, text: str, *, error: bool = True) -> None:
         """Show a message above the buttons (errors in the warning colour)."""
         message = self.query_one("#message", Static)
         message.update(text)
         message.set_class(error and bool(text), "-error")
+        message.set_class(not text, "-empty")
 
     @on(Button.Pressed, "#continue")
     def _continue(self, event: Button.Pressed) -> None:

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from consent_records.model import SignatureMethod
 from content.schema import ContentBundle, Urgency
 from kiosk.i18n import _
 from kiosk.services import SavedConsent
-from kiosk.session import FieldErrors, SignatureInput
+from kiosk.session import FieldErrors, SignatureInput, typed_signature_label
 from screens.base import PatientStep
 from screens.intake import FormStep
 from screens.signature_pad import SignaturePad
+from screens.widgets import WrappingCheckbox
 
 
 class SignScreen(FormStep):
@@ -39,7 +44,7 @@ class SignScreen(FormStep):
         choice = session.shown.decision_text(session.decision) if session.decision else ""
         signer = session.signer_name
         yield Static(_("Sign"), classes="title")
-        with VerticalScroll(id="form"):
+        with VerticalScroll(id="form", can_focus=False):
             yield Static(
                 _("Your choice: {choice}").format(choice=choice),
                 id="choice-summary",
@@ -63,19 +68,22 @@ class SignScreen(FormStep):
                 classes="field-typed_name",
             )
             yield self.field_error("typed_name")
+            # Above the pad, so a keyboard-only patient finds it (with its whole label) at
+            # 80x24 without scrolling past a box they cannot use.
+            yield WrappingCheckbox(
+                escape(typed_signature_label()),
+                id="typed-only",
+                value=self._kept_typed_only(),
+                classes="field-pad",
+            )
             yield Label(
-                _("Draw your signature in the box with the mouse or your finger"),
+                _("Or draw your signature in the box with the mouse or your finger"),
                 classes="field-label",
             )
             yield SignaturePad(id="pad", classes="field-pad", strokes=self._kept_strokes())
             yield self.field_error("pad")
             with Horizontal(id="pad-actions"):
                 yield Button(_("Clear signature"), id="clear")
-                yield Checkbox(
-                    _("I can't draw here: my typed name is my signature"),
-                    id="typed-only",
-                    value=self._kept_typed_only(),
-                )
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -88,8 +96,16 @@ class SignScreen(FormStep):
         self.query_one("#pad").focus()
 
     @on(SignaturePad.Changed)
-    def _drawn(self) -> None:
-        self.show_errors({})
+    @on(Checkbox.Changed, "#typed-only")
+    def _signed(self) -> None:
+        self.recheck()
+
+    def current_errors(self) -> dict[str, str]:
+        try:
+            self.session.check_signature(self.signature())
+        except FieldErrors as problems:
+            return problems.errors
+        return {}
 
     def _kept_strokes(self) -> tuple[tuple[tuple[float, float], ...], ...]:
         draft = self.session.signature_draft
@@ -147,10 +163,24 @@ class SignScreen(FormStep):
 
 
 class DoneScreen(PatientStep):
-    """The reference code, what happens next and the warning signs. Returns to Welcome."""
+    """The reference code, what happens next and the warning signs. Returns to Welcome.
+
+    Only Finish (or the countdown) ends it: the arrow keys, Page Up/Down, Home and End and
+    the mouse wheel scroll the text, and each of them restarts the countdown, so a patient
+    reading the warning signs is never cut off. The reference code stays above the text.
+    """
 
     show_back = False
     continue_label = "Finish"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "scroll('down')", "Read on", show=False),
+        Binding("up", "scroll('up')", "Read back", show=False),
+        Binding("pagedown,space", "scroll('page_down')", "Page down", show=False),
+        Binding("pageup", "scroll('page_up')", "Page up", show=False),
+        Binding("home", "scroll('home')", "Top", show=False),
+        Binding("end", "scroll('end')", "End", show=False),
+    ]
 
     @dataclass
     class Finished(Message):
@@ -159,14 +189,18 @@ class DoneScreen(PatientStep):
     def __init__(self, session, position, saved: SavedConsent) -> None:  # type: ignore[no-untyped-def]
         super().__init__(session, position)
         self.saved = saved
+        self.remaining = 0
+        self._finished = False
 
     def compose_body(self) -> ComposeResult:
         bundle = self.session.shown
         yield Static(_("Thank you. Your form is saved."), classes="title")
-        with VerticalScroll(id="done"):
-            yield Static(_("Your reference code"), classes="field-label")
+        with Horizontal(id="reference-line"):
+            yield Static(_("Your reference code:"), id="reference-label")
             yield Static(self.saved.reference, id="reference", markup=False)
+        with VerticalScroll(id="done"):
             yield from self.compose_advice(bundle)
+            yield Static(_("End of this page."), id="done-end", classes="hint")
         yield Static("", id="countdown", classes="hint")
 
     def compose_advice(self, bundle: ContentBundle) -> ComposeResult:
@@ -176,12 +210,15 @@ class DoneScreen(PatientStep):
         option = next(
             (o for o in bundle.decisions if decision and o.id.value == decision.value), None
         )
-        if option is not None and option.next_steps:
-            yield Static(_("What happens next"), classes="subtitle")
-            yield Static(option.next_steps, id="next-steps", classes="intro", markup=False)
+        if option is not None:
+            yield Static(_("You chose:"), classes="subtitle first")
+            yield Static(option.text, id="chosen", classes="done-text", markup=False)
+            if option.next_steps:
+                yield Static(_("What happens next"), classes="subtitle")
+                yield Static(option.next_steps, id="next-steps", classes="done-text", markup=False)
         care = bundle.aftercare
         if care is not None:
-            yield Static(care.take_home, id="take-home", classes="intro", markup=False)
+            yield Static(care.take_home, id="take-home", classes="done-text", markup=False)
         headings = {
             Urgency.EMERGENCY: care.emergency_heading if care else _("Call 911 now"),
             Urgency.CLINIC: care.clinic_heading if care else _("Call the clinic today"),
@@ -198,31 +235,61 @@ class DoneScreen(PatientStep):
     def on_mount(self) -> None:
         super().on_mount()
         self.remaining = math.ceil(self.session.settings.done_return_seconds)
-        self._tick()
+        self._show_countdown()
         self.countdown = self.set_interval(1.0, self._tick)
-        self.query_one("#continue", Button).focus()
+        self.query_one("#done", VerticalScroll).focus()
 
     def _tick(self) -> None:
-        if self.remaining <= 0:
-            self.post_message(self.Finished())
-            return
-        self.query_one("#countdown", Static).update(
-            _("Press any key or touch the screen to finish. This screen closes in {n} s.").format(
-                n=self.remaining
-            )
-        )
         self.remaining -= 1
+        if self.remaining <= 0:
+            self._finish()
+            return
+        self._show_countdown()
+
+    def _show_countdown(self) -> None:
+        # Short enough for one line at 80 columns, whatever the number.
+        self.query_one("#countdown", Static).update(
+            _("This screen closes by itself in {n} s.").format(n=self.remaining)
+        )
+
+    def _still_reading(self) -> None:
+        """The patient is reading: give them the full time again."""
+        self.remaining = max(self.remaining, math.ceil(self.session.settings.done_return_seconds))
+        self._show_countdown()
+
+    def action_scroll(self, how: str) -> None:
+        done = self.query_one("#done", VerticalScroll)
+        {
+            "down": done.scroll_down,
+            "up": done.scroll_up,
+            "page_down": done.scroll_page_down,
+            "page_up": done.scroll_page_up,
+            "home": done.scroll_home,
+            "end": done.scroll_end,
+        }[how](animate=False)
+        self._still_reading()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._still_reading()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._still_reading()
+
+    def focus_hint(self, focused: Widget | None) -> str:
+        return _("Up, Down, Page Down: read")
+
+    def key_hint(self) -> str:
+        return "   ".join((self.focus_hint(self.focused), _("Enter: Finish"), _("Tab: next")))
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self.countdown.stop()
+            self.post_message(self.Finished())
 
     def commit(self) -> bool:
-        self.post_message(self.Finished())
+        self._finish()
         return False
-
-    def on_key(self, event: events.Key) -> None:
-        event.stop()
-        self.post_message(self.Finished())
-
-    def on_click(self, event: events.Click) -> None:
-        self.post_message(self.Finished())
 
 
 class StillThereScreen(ModalScreen[bool]):
@@ -280,4 +347,45 @@ class StillThereScreen(ModalScreen[bool]):
         self._answer(True)
 
 
-__all__ = ["DoneScreen", "PatientStep", "SignScreen", "StillThereScreen"]
+class LeaveScreen(ModalScreen[bool]):
+    """Back from the first step: leave and erase the answers, or stay."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stay", "Stay", show=False),
+        Binding("left,up", "app.focus_previous", "Previous", show=False),
+        Binding("right,down", "app.focus_next", "Next", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="leave"):
+            yield Static(_("Leave and erase your answers?"), classes="title")
+            yield Static(
+                _(
+                    "If you leave now, everything you entered is erased and the form starts "
+                    "again from the beginning."
+                ),
+                id="leave-text",
+            )
+            with Horizontal(id="leave-buttons"):
+                yield Button(_("No, stay"), id="stay", variant="primary")
+                yield Button(_("Yes, leave and erase"), id="leave-erase", variant="error")
+            yield Static(_("Enter: choose   Tab or arrows: move   Escape: stay"), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay").focus()
+
+    def action_stay(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#stay")
+    def _stay(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#leave-erase")
+    def _leave(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(True)
+
+
+__all__ = ["DoneScreen", "LeaveScreen", "PatientStep", "SignScreen", "StillThereScreen"]

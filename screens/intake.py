@@ -6,16 +6,21 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.markup import escape
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, RadioSet, Select, Static
 
 from kiosk.i18n import _
-from kiosk.session import FieldErrors, parse_about, parse_substitute
+from kiosk.session import AboutYou, FieldErrors, SubstituteInput, parse_about, parse_substitute
 from screens.base import PatientStep
 from screens.widgets import WrappingRadioButton
 
 
 class FormStep(PatientStep):
-    """A step with input fields; shows an error under each field that needs another look."""
+    """A step with input fields; shows an error under each field that needs another look.
+
+    An error goes away as soon as its field is fixed (the form is checked again on every
+    change while an error is shown), and a field that is full says so.
+    """
 
     draft_key = ""
 
@@ -38,6 +43,50 @@ class FormStep(PatientStep):
         label = Static("", id=f"error-{field}", classes="field-error", markup=False)
         label.display = False
         return label
+
+    def current_errors(self) -> dict[str, str]:
+        """What is wrong with the form as it is now (nothing is kept or shown)."""
+        return {}
+
+    def recheck(self) -> None:
+        """Hide the errors of fields that are now right (never add new ones mid-typing)."""
+        shown = [label for label in self.query(".field-error").results(Static) if label.display]
+        if not shown:
+            return
+        errors = self.current_errors()
+        for label in shown:
+            field = (label.id or "").removeprefix("error-")
+            if field in errors:
+                label.update(errors[field])
+            else:
+                label.display = False
+        if not any(label.display for label in shown):
+            self.say("")
+
+    @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        self.recheck()
+        self.say_if_full(event.input)
+
+    def say_if_full(self, field: Input) -> None:
+        """A field that stops taking characters says so, right under it."""
+        limit = field.max_length or 0
+        if limit < 20:
+            return  # a year or a day is full when it is complete
+        full = len(field.value) >= limit
+        notes = self.query(f"#full-{field.id}")
+        if full and not notes and isinstance(field.parent, Widget):
+            field.parent.mount(
+                Static(
+                    _("This box is full: it takes up to {n} characters.").format(n=limit),
+                    id=f"full-{field.id}",
+                    classes="field-note",
+                    markup=False,
+                ),
+                after=field,
+            )
+        elif not full and notes:
+            notes.remove()
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
@@ -64,7 +113,7 @@ class WhoScreen(PatientStep):
     def compose_body(self) -> ComposeResult:
         chosen = self.session.filled_in_by
         yield Static(_("Who is filling this in?"), classes="title")
-        with VerticalScroll(id="form"):
+        with VerticalScroll(id="form", can_focus=False):
             with RadioSet(id="who"):
                 yield WrappingRadioButton(
                     _("I am the patient."), value=chosen == "patient", id="who-patient"
@@ -142,28 +191,32 @@ class AboutScreen(FormStep):
         chosen = draft.get("physio") or (about.physiotherapist_id if about else None)
         for_patient = self.session.voice == "substitute"
         yield Static(_("About the patient") if for_patient else _("About you"), classes="title")
-        with VerticalScroll(id="form"):
+        with VerticalScroll(id="form", can_focus=False):
             yield Label(
-                _("The patient's full name") if for_patient else _("Your full name"),
+                _("The patient's full name (first and last name)")
+                if for_patient
+                else _("Your full name (first and last name)"),
                 classes="field-label",
             )
             yield Input(
                 draft.get("full-name", ""),
                 id="full-name",
                 max_length=120,
-                placeholder=_("First and last name"),
                 classes="field-full_name",
             )
             yield self.field_error("full_name")
             yield Label(
-                _("The patient's date of birth") if for_patient else _("Your date of birth"),
+                _("The patient's date of birth, in numbers")
+                if for_patient
+                else _("Your date of birth, in numbers"),
                 classes="field-label",
             )
+            # No placeholders: a grey "1980" in an empty box looks like an answer.
             with Horizontal(id="dob"):
-                for part, label, digits, hint in (
-                    ("year", _("Year"), 4, "1980"),
-                    ("month", _("Month"), 2, "1-12"),
-                    ("day", _("Day"), 2, "1-31"),
+                for part, label, digits in (
+                    ("year", _("Year"), 4),
+                    ("month", _("Month"), 2),
+                    ("day", _("Day"), 2),
                 ):
                     yield Label(label, classes="dob-label")
                     yield Input(
@@ -171,7 +224,6 @@ class AboutScreen(FormStep):
                         id=f"dob-{part}",
                         max_length=digits,
                         restrict=r"\d*",
-                        placeholder=hint,
                         classes="field-date_of_birth",
                     )
             yield self.field_error("date_of_birth")
@@ -204,21 +256,38 @@ class AboutScreen(FormStep):
         if isinstance(value, str):
             self.session.drafts[self.draft_key]["physio"] = value
 
+    @on(Select.Changed, "#physio")
+    def _physio_chosen(self, event: Select.Changed) -> None:
+        """Once the physiotherapist is chosen, Enter goes on (focus moves to Continue)."""
+        self.recheck()
+        if isinstance(event.value, str):
+            self.query_one("#continue", Button).focus()
+
+    def _parse(self) -> AboutYou:
+        value = self.query_one("#physio", Select).value
+        return parse_about(
+            full_name=self.query_one("#full-name", Input).value,
+            year=self.query_one("#dob-year", Input).value,
+            month=self.query_one("#dob-month", Input).value,
+            day=self.query_one("#dob-day", Input).value,
+            chart_number=self.query_one("#chart", Input).value,
+            physiotherapist_id=value if isinstance(value, str) else None,
+            today=self.session.clock().date(),
+            known_physiotherapists={p.id for p in self.session.settings.physiotherapists},
+            voice=self.session.voice,
+        )
+
+    def current_errors(self) -> dict[str, str]:
+        try:
+            self._parse()
+        except FieldErrors as problems:
+            return problems.errors
+        return {}
+
     def commit(self) -> bool:
         self.keep_answers()
-        value = self.query_one("#physio", Select).value
         try:
-            about = parse_about(
-                full_name=self.query_one("#full-name", Input).value,
-                year=self.query_one("#dob-year", Input).value,
-                month=self.query_one("#dob-month", Input).value,
-                day=self.query_one("#dob-day", Input).value,
-                chart_number=self.query_one("#chart", Input).value,
-                physiotherapist_id=value if isinstance(value, str) else None,
-                today=self.session.clock().date(),
-                known_physiotherapists={p.id for p in self.session.settings.physiotherapists},
-                voice=self.session.voice,
-            )
+            about = self._parse()
         except FieldErrors as problems:
             self.show_errors(problems.errors)
             return False
@@ -238,7 +307,7 @@ class SubstituteScreen(FormStep):
         if sub and not draft:
             draft = {"sdm-name": sub.full_name, "sdm-relationship": sub.relationship}
         yield Static(_("About you, the person filling this in"), classes="title")
-        with VerticalScroll(id="form"):
+        with VerticalScroll(id="form", can_focus=False):
             yield Static(
                 _(
                     "You will read this information and answer for the patient, and you "
@@ -268,13 +337,23 @@ class SubstituteScreen(FormStep):
         super().on_mount()
         self.query_one("#sdm-name", Input).focus()
 
+    def _parse(self) -> SubstituteInput:
+        return parse_substitute(
+            self.query_one("#sdm-name", Input).value,
+            self.query_one("#sdm-relationship", Input).value,
+        )
+
+    def current_errors(self) -> dict[str, str]:
+        try:
+            self._parse()
+        except FieldErrors as problems:
+            return problems.errors
+        return {}
+
     def commit(self) -> bool:
         self.keep_answers()
         try:
-            self.session.substitute = parse_substitute(
-                self.query_one("#sdm-name", Input).value,
-                self.query_one("#sdm-relationship", Input).value,
-            )
+            self.session.substitute = self._parse()
         except FieldErrors as problems:
             self.show_errors(problems.errors)
             return False

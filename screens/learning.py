@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.markdown import Markdown
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
 from textual.markup import escape
+from textual.widget import Widget
 from textual.widgets import Button, Static
 
 from kiosk.i18n import _
@@ -43,7 +47,7 @@ class EducationScreen(PatientStep):
             self.session.section_end_reached(self.section.id)
         done = self.session.section_done(self.section.id)
         self.query_one("#scroll-hint", Static).update(
-            ""
+            _("You have reached the end. Press Enter or touch Continue to go on.")
             if done
             else _(
                 "Please read to the end to continue: use the arrow keys, Page Down, "
@@ -52,12 +56,28 @@ class EducationScreen(PatientStep):
         )
         self.refresh_continue()
 
+    def focus_hint(self, focused: Widget | None) -> str:
+        if focused is not None and focused.id == "reader":
+            return _("Page Down: read on")
+        return super().focus_hint(focused)
+
     def can_continue(self) -> bool:
         return self.session.section_done(self.section.id)
 
 
 class QuizScreen(PatientStep):
-    """One question. A wrong answer shows why and asks again; first attempts are recorded."""
+    """One question. A wrong answer shows why and asks again; first attempts are recorded.
+
+    The feedback sits between the question and the options, so it is never below the fold;
+    it explains the point without naming the answer, and after a wrong try focus goes back
+    to the first option (not to the right one), so the second try still checks
+    understanding. The arrow keys move between the options.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,right", "move(1)", "Next option", show=False),
+        Binding("up,left", "move(-1)", "Previous option", show=False),
+    ]
 
     def compose_body(self) -> ComposeResult:
         bundle = self.session.shown
@@ -68,11 +88,12 @@ class QuizScreen(PatientStep):
             ),
             classes="subtitle",
         )
-        yield Static(self.question.prompt, classes="title question", markup=False)
-        with VerticalScroll(id="options"):
-            for option in self.question.options:
-                yield Button(escape(option.text), id=f"option-{option.id}", classes="option")
-            yield Static("", id="feedback", markup=False)
+        with VerticalScroll(id="quiz", can_focus=False):
+            yield Static(self.question.prompt, classes="title question", markup=False)
+            yield Static("", id="feedback", classes="-empty", markup=False)
+            with Grid(id="options"):
+                for option in self.question.options:
+                    yield Button(escape(option.text), id=f"option-{option.id}", classes="option")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -82,24 +103,47 @@ class QuizScreen(PatientStep):
         if self.session.quiz_solved(self.question.id):
             self._show_right()
             self.query_one("#continue", Button).focus()
+        elif tried:
+            self._show_wrong()
+            self._first_option().focus()
         else:
-            self.query(".option").first(Button).focus()
+            self._first_option().focus()
+
+    def _options(self) -> list[Button]:
+        return list(self.query(".option").results(Button))
+
+    def _first_option(self) -> Button:
+        return next((b for b in self._options() if not b.disabled), self._options()[0])
 
     def _mark(self, option_id: str) -> None:
         button = self.query_one(f"#option-{option_id}", Button)
+        text = escape(self.question.option(option_id).text)
         if option_id == self.question.correct:
             button.add_class("-right")
+            button.label = "✓ " + text
         else:
             button.add_class("-wrong")
+            button.label = "✗ " + text
             button.disabled = True
 
+    def _say(self, text: str, kind: str) -> None:
+        feedback = self.query_one("#feedback", Static)
+        feedback.update(text)
+        feedback.set_classes(kind)
+
     def _show_right(self) -> None:
-        for button in self.query(".option").results(Button):
+        for button in self._options():
             if not button.has_class("-right"):
                 button.disabled = True
-        feedback = self.query_one("#feedback", Static)
-        feedback.update(_("That's right. {why}").format(why=self.question.explanation))
-        feedback.set_classes("-right")
+        self._say(_("✓ That's right. {why}").format(why=self.question.explanation), "-right")
+
+    def _show_wrong(self) -> None:
+        self._say(
+            _("✗ Not quite. {why} Please choose another answer.").format(
+                why=self.question.explanation
+            ),
+            "-wrong",
+        )
 
     @on(Button.Pressed, ".option")
     def _answered(self, event: Button.Pressed) -> None:
@@ -112,16 +156,26 @@ class QuizScreen(PatientStep):
             self.refresh_continue()
             self.query_one("#continue", Button).focus()
         else:
-            feedback = self.query_one("#feedback", Static)
-            feedback.update(
-                _("Not quite. {why}\n\nPlease choose another answer.").format(
-                    why=self.question.explanation
-                )
-            )
-            feedback.set_classes("-wrong")
-            remaining = [b for b in self.query(".option").results(Button) if not b.disabled]
-            if remaining:
-                remaining[0].focus()
+            self._show_wrong()
+            self._first_option().focus()
+        self.query_one("#quiz", VerticalScroll).scroll_home(animate=False)
+
+    def action_move(self, step: int) -> None:
+        """Arrow keys: the next or previous option that can still be chosen."""
+        options = [b for b in self._options() if not b.disabled]
+        if not options:
+            return
+        focused = self.focused
+        if focused in options:
+            target = options[(options.index(focused) + step) % len(options)]
+        else:
+            target = options[0] if step > 0 else options[-1]
+        target.focus()
+
+    def focus_hint(self, focused: Widget | None) -> str:
+        if focused is not None and focused.has_class("option"):
+            return _("Arrow keys: move   Enter: choose")
+        return super().focus_hint(focused)
 
     def can_continue(self) -> bool:
         return self.session.quiz_solved(self.question.id)

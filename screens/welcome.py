@@ -85,6 +85,9 @@ class WelcomeScreen(KioskScreen):
     def can_continue(self) -> bool:
         return self.ready
 
+    def key_hint(self) -> str:
+        return _("Enter: Start") if self.ready else _("One moment, please.")
+
     def action_start(self) -> None:
         """Start; an Enter pressed during "One moment…" starts as soon as we are ready."""
         if self.can_continue():

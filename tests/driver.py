@@ -170,6 +170,8 @@ async def decide(pilot: Pilot[None], decision: str, *, confirm_all: bool = True)
 
 async def draw_signature(pilot: Pilot[None]) -> None:
     """Two strokes on the pad with the mouse."""
+    pilot.app.screen.query_one("#pad").scroll_visible(animate=False)
+    await pilot.pause()
     await pilot.mouse_down("#pad", offset=(4, 3))
     for x in range(5, 22):
         await pilot.hover("#pad", offset=(x, 2 + (x % 3)))
@@ -219,3 +221,103 @@ __all__ = [
     "WelcomeScreen",
     "WhoScreen",
 ]
+
+
+async def jump_to(
+    pilot: Pilot[None],
+    step: str,
+    index: int = 0,
+    *,
+    name: str = "Renée Bélanger-Côté",
+    year: str = "1980",
+    month: str = "4",
+    day: str = "15",
+    chart: str = "C-12345",
+    who: str = "patient",
+    substitute: tuple[str, str] = ("Martine Bélanger", "Mother"),
+    wrong_first: frozenset[str] | set[str] = frozenset(),
+    screening: dict[str, str] | None = None,
+) -> None:
+    """Show ``step`` directly, with a session answered up to it through the session's own
+    rules (the calls each earlier screen makes), instead of walking every screen in Pilot.
+
+    A few tests still walk the whole path with keys and clicks; the others start here, so
+    the suite stays fast. Sections count as read to their end; the quiz is answered right
+    (after one wrong try for the ids in ``wrong_first``); screening answers default to No.
+    """
+    from kiosk.session import Position, Step, parse_about, parse_substitute
+
+    app = pilot.app
+    assert isinstance(app, KioskApp)
+    await wait_for(pilot, lambda: app.ready)
+    services = app.services
+    session = services.new_session()
+    app.session = session
+    target = Step(step)
+    order = list(Step)
+
+    def before(s: Step) -> bool:
+        return order.index(s) < order.index(target)
+
+    if before(Step.ABOUT):
+        session.set_filled_in_by(who)  # type: ignore[arg-type]
+    if before(Step.EDUCATION):
+        physios = services.settings.physiotherapists
+        session.set_about(
+            parse_about(
+                full_name=name,
+                year=year,
+                month=month,
+                day=day,
+                chart_number=chart,
+                physiotherapist_id=physios[0].id,
+                today=session.clock().date(),
+                known_physiotherapists={p.id for p in physios},
+                voice=session.voice,
+            )
+        )
+        if session.needs_substitute:
+            session.substitute = parse_substitute(*substitute)
+    bundle = session.content.bundle
+    sections = bundle.sections if before(Step.QUIZ) else bundle.sections[:index]
+    if before(Step.EDUCATION):
+        sections = []
+    for section in sections:
+        session.enter_section(section.id)
+        session.section_end_reached(section.id)
+        session.leave_section(section.id)
+    questions = bundle.quiz if before(Step.SCREENING) else bundle.quiz[:index]
+    if not before(Step.QUIZ):
+        questions = []
+    for question in questions:
+        if question.id in wrong_first:
+            wrong = next(o.id for o in question.options if o.id != question.correct)
+            session.answer_quiz(question.id, wrong)
+        session.answer_quiz(question.id, question.correct)
+    if before(Step.DECISION):
+        from consent_records.model import ScreeningAnswerValue
+
+        answers = screening or {}
+        for q in session.shown.screening:
+            session.screening[q.id] = ScreeningAnswerValue(answers.get(q.id, "no"))
+    app._show(Position(target, index))
+    await pilot.pause()
+    screens = {
+        "who": WhoScreen, "about": AboutScreen, "substitute": SubstituteScreen,
+        "education": EducationScreen, "quiz": QuizScreen, "screening": ScreeningScreen,
+        "decision": DecisionScreen, "sign": SignScreen,
+    }  # fmt: skip
+    expected = screens.get(target.value)
+    assert expected is not None, f"jump_to cannot show {step!r} (the Done screen needs a save)"
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, expected))
+
+
+async def wait_for(pilot: Pilot[None], condition: object, seconds: float = 10.0) -> None:
+    """Pause until ``condition()`` holds (a condition, never a fixed sleep)."""
+    import time as _time
+
+    deadline = _time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        if _time.monotonic() > deadline:
+            raise AssertionError("the condition did not hold in time")
+        await pilot.pause(0.02)

@@ -90,7 +90,8 @@ def test_kiosk_start_path_does_not_load_heavy_modules() -> None:
     heavy = sorted(
         m
         for m in loaded
-        if m.split(".")[0] in {"reportlab", "pypdf", "cryptography"} or m == "consent_records.pdf"
+        if m.split(".")[0] in {"reportlab", "pypdf", "cryptography", "psycopg", "psycopg_pool"}
+        or m in ("consent_records.pdf", "consent_records.pg.engine")
     )
     assert heavy == []
 

@@ -65,6 +65,21 @@ def pdf_text(services: KioskServices, stored: StoredRecord) -> str:
 async def walk_to_decision(
     pilot, name: str = "Renée Bélanger-Côté", year: str = "1980", wrong_first=frozenset()
 ) -> None:
+    """Show the decision step with a session answered by the session's own rules."""
+    await driver.jump_to(
+        pilot,
+        "decision",
+        name=name,
+        year=year,
+        wrong_first=wrong_first,
+        screening={"blood-thinners": "yes", "pregnancy": "not_sure"},
+    )
+
+
+async def walk_to_decision_by_hand(
+    pilot, name: str = "Renée Bélanger-Côté", year: str = "1980", wrong_first=frozenset()
+) -> None:
+    """Every screen with clicks and keys, as a patient would (one test does this)."""
     await driver.start(pilot)
     await driver.about(pilot, name, year, "4", "15", chart="C-12345")
     await driver.read_all_sections(pilot)
@@ -76,7 +91,7 @@ async def test_agree_with_drawn_signature_and_a_wrong_quiz_answer(make_services:
     services = make_services()
     app = KioskApp(services)
     async with app.run_test(size=SIZE) as pilot:
-        await walk_to_decision(pilot, wrong_first={"right-to-stop"})
+        await walk_to_decision_by_hand(pilot, wrong_first={"right-to-stop"})
         await driver.decide(pilot, "agree")
         assert isinstance(app.screen, SignScreen)
         await driver.sign(pilot, "  renée   BÉLANGER-côté ")
@@ -176,8 +191,17 @@ async def test_a_parent_fills_it_in_for_a_young_patient(make_services: Services)
         await pilot.pause()
         assert isinstance(app.screen, EducationScreen)
         assert "filling this in for the patient" in app.screen.section.markdown()
-        await driver.read_all_sections(pilot)
-        await driver.answer_quiz(pilot)
+        await driver.jump_to(
+            pilot,
+            "screening",
+            name="Zoë Ångström",
+            year="2012",
+            month="3",
+            day="9",
+            chart="",
+            who="substitute",
+            substitute=("Amélie Ångström", "mother"),
+        )
         assert isinstance(app.screen, ScreeningScreen)
         prompts = " ".join(str(p.render()) for p in app.screen.query(".prompt"))
         assert "Does the patient" in prompts and " you " not in f" {prompts} ".lower()
@@ -207,9 +231,9 @@ async def test_a_young_patient_may_fill_it_in_themselves(make_services: Services
         await driver.start(pilot)
         await driver.about(pilot, "Zoë Ångström", "2011", "3", "9")
         assert isinstance(app.screen, EducationScreen)
-        await driver.read_all_sections(pilot)
-        await driver.answer_quiz(pilot)
-        await driver.answer_screening(pilot)
+        await driver.jump_to(
+            pilot, "decision", name="Zoë Ångström", year="2011", month="3", day="9", chart=""
+        )
         await driver.decide(pilot, "discuss", confirm_all=False)
         await driver.sign(pilot, "Zoë Ångström", drawn=False)
         assert isinstance(app.screen, DoneScreen)
@@ -264,9 +288,8 @@ async def test_back_keeps_answers(make_services: Services) -> None:
         assert app.screen.query_one("#chart", Input).value == "A-1"
         await pilot.click("#continue")
         await pilot.pause()
-        # The first section was already read to the end: Continue is ready.
-        await driver.read_all_sections(pilot)
-        await driver.answer_quiz(pilot)
+        assert isinstance(app.screen, EducationScreen)
+        await driver.jump_to(pilot, "screening")
         await driver.answer_screening(pilot, {"fainting": "yes"})
         await pilot.click("#back")
         await pilot.pause()
@@ -347,7 +370,7 @@ async def test_store_failure_is_kind_and_loses_nothing(
 
 
 async def test_done_returns_to_welcome_and_forgets_the_patient(make_services: Services) -> None:
-    services = make_services(done_return_seconds=1)
+    services = make_services(done_return_seconds=3)
     app = KioskApp(services)
     async with app.run_test(size=SIZE) as pilot:
         await walk_to_decision(pilot, name="Maël Pelletier")
@@ -355,8 +378,7 @@ async def test_done_returns_to_welcome_and_forgets_the_patient(make_services: Se
         await driver.sign(pilot, "Maël Pelletier", drawn=False)
         assert isinstance(app.screen, DoneScreen)
         old_session = weakref.ref(app.session)
-        await pilot.pause(1.6)
-        assert isinstance(app.screen, WelcomeScreen)
+        await driver.wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
         assert await gone(pilot, old_session), "the finished patient's answers are still in memory"
         assert app.session is None, "no session exists until the next patient presses Start"
         # Nothing of the patient is on screen.
@@ -367,14 +389,17 @@ async def test_done_returns_to_welcome_and_forgets_the_patient(make_services: Se
         assert app.screen.query_one("#full-name", Input).value == ""
 
 
-async def test_done_returns_on_any_key(make_services: Services) -> None:
+async def test_done_ends_only_with_finish(make_services: Services) -> None:
     app = KioskApp(make_services())
     async with app.run_test(size=SIZE) as pilot:
         await walk_to_decision(pilot, name="Mei Chen")
         await driver.decide(pilot, "discuss", confirm_all=False)
         await driver.sign(pilot, "Mei Chen", drawn=False)
         assert isinstance(app.screen, DoneScreen)
-        await pilot.press("x")
+        await pilot.press("x", "down", "pagedown", "tab")
+        await pilot.pause()
+        assert isinstance(app.screen, DoneScreen), "a stray key wiped the Done screen"
+        await pilot.click("#continue")  # Finish
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
 
@@ -489,31 +514,29 @@ async def test_whole_path_with_the_keyboard_alone(make_services: Services) -> No
             await driver.type_text(pilot, text)
         await tab_to(pilot, "#physio")
         await pilot.press("enter", "down", "down", "enter")
-        # Focus follows the screen from left to right: Back, then Continue.
-        await pilot.press("tab")
-        assert app.focused is app.screen.query_one("#back")
-        await pilot.press("tab")
+        # Once the physiotherapist is chosen, Enter goes on: focus is on Continue.
         assert app.focused is app.screen.query_one("#continue")
         await pilot.press("enter")
         await pilot.pause()
         while isinstance(app.screen, EducationScreen):
             await pilot.press("end")
             await pilot.pause()
-            await tab_to(pilot, "#continue")
-            await pilot.press("enter")
+            await pilot.press("enter")  # read to the end: Enter continues
             await pilot.pause()
         while type(app.screen).__name__ == "QuizScreen":
             question = app.screen.question  # type: ignore[attr-defined]
-            await tab_to(pilot, f"#option-{question.correct}")
+            for _ in range(len(question.options)):  # the arrow keys move between options
+                if app.focused is app.screen.query_one(f"#option-{question.correct}"):
+                    break
+                await pilot.press("down")
             await pilot.press("enter")
             await pilot.pause()
             assert app.focused is app.screen.query_one("#continue")
             await pilot.press("enter")
             await pilot.pause()
         assert isinstance(app.screen, ScreeningScreen)
-        assert isinstance(app.screen, ScreeningScreen)
         for _question in app.screen.session.shown.screening:
-            await pilot.press("tab", "enter")  # from Yes to No, and choose it
+            await pilot.press("n")  # No; focus moves on to the next question
         assert app.focused is app.screen.query_one("#continue")
         await pilot.press("enter")
         await pilot.pause()
@@ -550,6 +573,9 @@ async def test_the_session_starts_when_the_patient_presses_start(make_services: 
         await driver.ready(pilot)
         assert app.session is None
         now[0] = FIXED_NOW + timedelta(hours=3)
+        await driver.start(pilot)
+        assert app.session is not None
+        assert app.session.started_at == FIXED_NOW + timedelta(hours=3)
         await walk_to_decision(pilot, name="Nadia Paré")
         await driver.decide(pilot, "decline", confirm_all=False)
         now[0] = FIXED_NOW + timedelta(hours=3, minutes=9)
@@ -619,9 +645,9 @@ async def test_a_patient_who_went_back_to_welcome_is_still_wiped_when_idle(
         await driver.fill(pilot, "#full-name", "Alice Private")
         await pilot.click("#back")
         await pilot.pause()
-        await pilot.click("#back")
+        await pilot.click("#back")  # "Leave and erase your answers?", and they walk away
         await pilot.pause()
-        assert isinstance(app.screen, WelcomeScreen)
+        assert type(app.screen).__name__ == "LeaveScreen"
         clock.now += 121
         await pilot.pause(1.2)
         assert type(app.screen).__name__ == "StillThereScreen"

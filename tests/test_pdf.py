@@ -369,3 +369,13 @@ def test_packaged_content_as_the_substitute_saw_it_with_key_points_shown() -> No
     assert "key points from the box at its end" in text
     assert "electrical-stimulation" in text
     assert "substitute decision-maker" in text
+
+
+def test_a_long_name_wraps_between_words_never_inside_one(content: ContentBundle) -> None:
+    """A name with a word too long for its column is set smaller, not broken mid-word."""
+    name = "Maximiliana Wolfeschlegelsteinhausenbergerdorff Bartholomew-Featherstonehaugh"
+    record = make_record(content, name=name, drawn=False)
+    text = " ".join(page_texts(render(make_stored(record), content)))
+    # The details table, "Signed by" and "Typed name": each word whole each time.
+    assert text.count("Wolfeschlegelsteinhausenbergerdorff") >= 3, text
+    assert "Wolfeschlegelsteinhau " not in text

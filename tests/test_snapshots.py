@@ -36,21 +36,15 @@ async def about_with_errors(pilot: Pilot[None]) -> None:
 
 
 async def first_section(pilot: Pilot[None]) -> None:
-    await driver.start(pilot)
-    await driver.about(pilot, "Renée Bélanger", "1980", "4", "15")
+    await driver.jump_to(pilot, "education", name="Renée Bélanger")
 
 
 async def risks_section(pilot: Pilot[None]) -> None:
-    await first_section(pilot)
-    for _ in range(3):
-        await pilot.press("end")
-        await pilot.click("#continue")
-        await pilot.pause()
+    await driver.jump_to(pilot, "education", 3, name="Renée Bélanger")
 
 
 async def quiz_wrong_answer(pilot: Pilot[None]) -> None:
-    await first_section(pilot)
-    await driver.read_all_sections(pilot)
+    await driver.jump_to(pilot, "quiz", name="Renée Bélanger")
     question = pilot.app.screen.question  # type: ignore[attr-defined]
     wrong = next(o.id for o in question.options if o.id != question.correct)
     await pilot.click(f"#option-{wrong}")
@@ -58,18 +52,13 @@ async def quiz_wrong_answer(pilot: Pilot[None]) -> None:
 
 
 async def screening(pilot: Pilot[None]) -> None:
-    await first_section(pilot)
-    await driver.read_all_sections(pilot)
-    await driver.answer_quiz(pilot)
+    await driver.jump_to(pilot, "screening", name="Renée Bélanger")
     await pilot.click("#a-blood-thinners--yes")
     await pilot.pause()
 
 
 async def decision(pilot: Pilot[None]) -> None:
-    await first_section(pilot)
-    await driver.read_all_sections(pilot)
-    await driver.answer_quiz(pilot)
-    await driver.answer_screening(pilot)
+    await driver.jump_to(pilot, "decision", name="Renée Bélanger")
 
 
 async def signing(pilot: Pilot[None]) -> None:

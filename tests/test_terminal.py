@@ -277,3 +277,71 @@ def test_bad_config_names_the_field_without_a_traceback(tmp_path: Path) -> None:
     assert "age_of_majority" in done.stderr
     assert str(config) in done.stderr, "the message names the file"
     assert "Traceback" not in output
+
+
+# The Done screen in a real terminal: the kiosk's own app class, given a finished session
+# the way tests/steps.py builds one (walking all nineteen steps here would cost a minute).
+DONE_APP = """
+import sys
+from pathlib import Path
+from kiosk.app import KioskApp
+from kiosk.services import KioskServices, SavedConsent
+from kiosk.session import Position, Step
+from kiosk.settings import Settings
+from tests.steps import REFERENCE, fill_session
+
+class DoneApp(KioskApp):
+    def _became_ready(self):
+        super()._became_ready()
+        session = self.services.new_session()
+        fill_session(session, "done")
+        self.session = session
+        self._show(Position(Step.DONE), SavedConsent(REFERENCE, "0" * 32))
+
+services = KioskServices(Settings.model_validate({}), Path(sys.argv[1]))
+DoneApp(services).run()
+services.close()
+"""
+
+
+def test_done_screen_read_to_the_last_warning_sign_with_the_keyboard(
+    terminal: Terminal,
+) -> None:
+    from content.loader import cached_content
+    from tests.steps import REFERENCE, flat
+
+    bundle = cached_content("en").bundle.as_shown("patient")
+    signs = bundle.warning_signs_by_urgency()
+    last = signs[max(signs)][-1].text
+    repo = Path(__file__).resolve().parent.parent
+    command = shlex.join(
+        ["env", "TERM=xterm-256color", sys.executable, "-c", DONE_APP, str(terminal.data_dir)]
+    )
+    terminal.tmux(
+        "new-session", "-d", "-x", "80", "-y", "24", "-c", str(repo),
+        f'{command}; status=$?; echo "{EXITED} $status]"; exit $status',
+    )  # fmt: skip
+    screen = terminal.wait_for(f"Your reference code: {REFERENCE}", "Finish")
+    read = flat(screen)
+    for _ in range(30):
+        if last[-40:] in flat(screen):
+            break
+        terminal.keys("PageDown")
+        before, deadline = screen, time.monotonic() + 2
+
+        def text(shown: str) -> list[str]:  # the screen but its countdown, which ticks
+            return [line for line in shown.splitlines() if "closes by itself" not in line]
+
+        while text(screen) == text(before) and time.monotonic() < deadline:  # scrolled?
+            time.sleep(POLL)
+            screen = terminal.screen()
+        read += " " + flat(screen)
+    assert last[-40:] in flat(screen), f"the last warning sign never came into view:\n{screen}"
+    assert REFERENCE in screen, f"the reference code scrolled away:\n{screen}"
+    for sign in bundle.warning_signs:
+        assert flat(sign.text) in read, f"never readable whole: {sign.text}"
+    assert not any(len(line) > 80 for line in screen.splitlines())
+    countdown = [line for line in screen.splitlines() if "closes by itself" in line]
+    assert len(countdown) == 1 and countdown[0].rstrip().endswith("s."), screen
+    terminal.keys("Enter")  # Finish
+    terminal.wait_for("Welcome to", absent=REFERENCE)

@@ -32,6 +32,9 @@ from consent_records.store.layout import (
     LOCK_NAME,
     MARKER_NAME,
     MAX_INDEX_BYTES,
+    MAX_MARKER_BYTES,
+    FileRefused,
+    check_dir,
     current_user,
     entry_file,
     entry_path,
@@ -39,7 +42,7 @@ from consent_records.store.layout import (
     user_name,
 )
 from consent_records.store.lock import LockTimeout, StoreLock
-from consent_records.store.messages import RESTORE_HINT, unavailable, unreadable
+from consent_records.store.messages import RESTORE_HINT, refused, unavailable, unreadable
 
 log = logging.getLogger("consent_records.store")
 
@@ -116,6 +119,24 @@ def _changes(old: bytes | None, new: list[bytes]) -> list[str]:
     return changes
 
 
+def _check_layout(root: Path) -> None:
+    """Refuse a marker or a folder that is a link or a special file, as opening the store
+    does: the rebuild must never read entries through a link (nor drop the index lines of
+    a linked block as "missing")."""
+    try:
+        read_file(root / MARKER_NAME, MAX_MARKER_BYTES)
+        check_dir(root / ENTRIES_DIR)
+        entries = root / ENTRIES_DIR
+        if entries.is_dir():
+            for name in sorted(os.listdir(entries)):
+                if not name.startswith("."):
+                    check_dir(entries / name)
+    except FileRefused as exc:
+        raise refused(exc) from None
+    except OSError as exc:
+        raise unreadable(root, exc.filename or root, exc) from None
+
+
 def rebuild_index(
     root: Path, *, lock_timeout: float = 10.0, progress: Progress | None = None
 ) -> list[str]:
@@ -130,6 +151,7 @@ def rebuild_index(
         )
     if not os.path.lexists(root / MARKER_NAME):
         raise StoreUnavailable(f"There is no record store in {root}.")
+    _check_layout(root)
     index = root / INDEX_NAME
     builder = _Builder(root)
     total = 0

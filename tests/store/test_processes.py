@@ -59,7 +59,7 @@ def test_kill_minus_nine(tmp_path: Path) -> None:
                     ready = True
                 else:
                     raise AssertionError(f"unexpected {line} before ready")
-            time.sleep(rng.uniform(0.05, 0.5))
+            time.sleep(rng.uniform(0.02, 0.2))
             os.kill(pid, signal.SIGKILL)
             while True:
                 line = server.stdout.readline().split()
@@ -96,7 +96,7 @@ def test_kill_minus_nine(tmp_path: Path) -> None:
     finally:
         server.stdin.close()
         server.wait(timeout=30)
-    assert total_acks > ROUNDS * 10
+    assert total_acks > ROUNDS * 5, total_acks
 
 
 def test_two_writers_500_each(tmp_path: Path) -> None:

@@ -163,9 +163,31 @@ def test_a_linked_folder_is_refused(
     assert code != 0 and "symbolic link" in output and name.split("/")[-1] in output
 
 
+@pytest.fixture
+def own_log() -> Iterator[None]:
+    """setup_logging installs its handler once per process: a command run earlier in this
+    worker (reindex, demo) would keep logging to its own data directory."""
+    import logging
+
+    root = logging.getLogger()
+
+    def drop() -> list[logging.Handler]:
+        ours = [h for h in root.handlers if getattr(h, "_ims_kiosk", False)]
+        for handler in ours:
+            root.removeHandler(handler)
+        return ours
+
+    saved = drop()
+    yield
+    for handler in drop():
+        handler.close()
+    for handler in saved:
+        root.addHandler(handler)
+
+
 @pytest.mark.parametrize("name", ["logs/kiosk.log", "DEMO-DATA.txt"])
 def test_demo_never_writes_through_a_planted_link(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, own_log: None
 ) -> None:
     data = tmp_path / "data"
     (data / "logs").mkdir(parents=True)
@@ -205,3 +227,39 @@ def test_absurdly_nested_json_gets_a_sentence(
 
 def test_entry_path_helper_matches_layout(base: Path) -> None:
     assert entry_path(base, 3).relative_to(base).as_posix() == PLACES["entry"]
+
+
+@pytest.mark.parametrize("name", ["store.json", "entries", "entries/000000"])
+def test_reindex_never_works_through_a_link(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The one repair command refuses a linked marker or folder and changes nothing (it
+    used to read through the link, or drop every index line of a linked block)."""
+    data = tmp_path / "data"
+    shutil.copytree(base, data, symlinks=True)
+    index = (data / "index.jsonl").read_bytes()
+    real = data / name
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(real, elsewhere)
+    if name == "entries/000000":
+        (elsewhere / "000000001.json").unlink()  # a different folder: not the store's entries
+    real.symlink_to(elsewhere, target_is_directory=elsewhere.is_dir())
+    code, output = _run(capsys, "reindex", "--data-dir", str(data))
+    assert code != 0, output
+    assert "symbolic link" in output and name.split("/")[-1] in output, output
+    assert (data / "index.jsonl").read_bytes() == index
+    assert not list(data.glob("index-replaced-*")), "reindex replaced the index"
+
+
+@pytest.mark.parametrize("place", ["checkpoints", "public key"])
+def test_backup_names_a_linked_file_in_a_sentence(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], place: str
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(base, data, symlinks=True)
+    _symlink(data / PLACES[place], tmp_path / "victim.txt")
+    code, output = _run(capsys, "backup", "--data-dir", str(data), "--out", str(tmp_path / "b"))
+    assert code != 0
+    name = PLACES[place].split("/")[-1]
+    assert f"{name} is a symbolic link" in output, output
+    assert "Traceback" not in output

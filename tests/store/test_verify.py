@@ -165,3 +165,20 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
         bar.close()
     assert "Verifying [" in screen.getvalue() and "100%" in screen.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_verify_says_which_given_anchors_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An admin who checks a PDF's anchor is told that it held, not only that the chain is
+    sound (entries saved after it are fine)."""
+    data = tmp_path / "data"
+    store = _filled(data, 3)
+    given = f"{store.chain_length()}:{store.chain_head()}"
+    store.save_record(make_record(10))
+    store.close()
+    code = main(["verify", "--data-dir", str(data), "--state-dir", str(tmp_path / "s"),
+                 "--expect", given])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"Holds: {given} (--expect): the store still has exactly this prefix." in out, out
