@@ -29,12 +29,14 @@ demo records never mix with a clinic's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -79,7 +81,30 @@ __all__ = [
 DEFAULT_CONSENT_VALID_DAYS = 365
 DEFAULT_STAFF_IDLE_TIMEOUT_SECONDS = 300
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+def _printable(value: str) -> str:
+    """Refuse what :func:`consent_records.sanitize.clean_text` would strip from patient text
+    (terminal escapes, C0/C1 controls, direction overrides, invisible characters): a clinic's
+    or physiotherapist's name is shown on every screen and PDF, so it is refused here with a
+    sentence rather than sent to the terminal or silently changed."""
+    import unicodedata
+
+    from consent_records.sanitize import clean_text
+
+    nfc = unicodedata.normalize("NFC", value)
+    if clean_text(nfc, max_length=len(nfc) + 1) != " ".join(nfc.split()):
+        raise ValueError(
+            "contains a control or invisible character (such as a terminal escape or a "
+            "direction override); remove it"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(_printable),
+]
 
 Province = Literal["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"]
 """Canadian province or territory, by its postal abbreviation. The content holds, for each,
@@ -141,6 +166,15 @@ class Settings(Strict):
     """Where the records are kept (``ims-kiosk init`` writes it); ``--data-dir`` and
     IMS_KIOSK_DATA_DIR win over it. Relative paths are taken from the settings file's folder."""
 
+    store: Literal["embedded", "postgresql"] = "embedded"
+    """Where records are kept: the embedded store in ``data_dir`` (the default, nothing to
+    install), or a PostgreSQL database shared by every terminal (docs/postgresql.md)."""
+    dsn: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    """The PostgreSQL connection for ``store = "postgresql"`` (libpq ``key=value`` or a
+    ``postgresql://`` URL; IMS_KIOSK_DSN wins). Keep passwords in ~/.pgpass, not here."""
+    chain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")] = "main"
+    """The clinic's record chain in a shared database (each clinic of a chain has its own)."""
+
     _demo: bool = PrivateAttr(default=False)
 
     @property
@@ -148,6 +182,19 @@ class Settings(Strict):
         """True when no clinic is configured (no settings file): the Welcome screen and every
         PDF then say DEMO, so nobody records a real patient into it by mistake."""
         return self._demo
+
+    seal_passphrase_file: Path | None = None
+    """The seal key's passphrase, for processes that seal PDFs unattended (the staff app,
+    exports): an absolute path to a file of the kiosk user's, mode 0600 (docs/sealing.md)."""
+    tsa_url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,500}$")] | None = None
+    """A local RFC 3161 time-stamping service: seals then reach PAdES B-T."""
+
+    @field_validator("seal_passphrase_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError("must be an absolute path, for example /etc/ims-kiosk/seal-passphrase")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -229,6 +276,10 @@ def default_data_dir(*, demo: bool) -> Path:
     import platformdirs
 
     base = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    # The store never creates a missing parent (a mistyped --data-dir must not become a new
+    # tree); this folder is ours, so it is made here, private to its user.
+    with contextlib.suppress(OSError):
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
     return base / ("demo" if demo else "clinic")
 
 
