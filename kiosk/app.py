@@ -222,7 +222,7 @@ class KioskApp(App[None], inherit_bindings=False):
         # A question on top ("Are you still there?", "Leave and erase?") goes with them.
         while len(self.screen_stack) > 2 and not isinstance(self.screen, KioskScreen):
             self.pop_screen()
-        shown = self._switch_to(WelcomeScreen(self.welcome.clinic_name, ready=self.ready))
+        shown = self._switch_to(self._welcome_screen())
 
         async def forget() -> None:
             # Once the old screen is gone, nothing refers to the old session: collect it
@@ -231,6 +231,10 @@ class KioskApp(App[None], inherit_bindings=False):
             gc.collect()
 
         self.call_later(forget)
+
+    def _welcome_screen(self) -> WelcomeScreen:
+        welcome = self.welcome
+        return WelcomeScreen(welcome.clinic_name, ready=self.ready, is_demo=welcome.is_demo)
 
     def _switch_to(self, screen: KioskScreen) -> AwaitMount | AwaitComplete:
         if isinstance(self.screen, KioskScreen):
@@ -241,7 +245,7 @@ class KioskApp(App[None], inherit_bindings=False):
         """Show one step of the current patient's path."""
         assert self.session is not None
         if position.step == "welcome":
-            self._switch_to(WelcomeScreen(self.welcome.clinic_name, ready=self.ready))
+            self._switch_to(self._welcome_screen())
             return
         screen_class = _step_screens()[position.step]
         if position.step == "done":

@@ -29,14 +29,15 @@ class WelcomeScreen(KioskScreen):
     ]
     """Enter starts even when the button does not have focus (it has none while disabled)."""
 
-    def __init__(self, clinic_name: str, *, ready: bool) -> None:
+    def __init__(self, clinic_name: str, *, ready: bool, is_demo: bool = False) -> None:
         super().__init__(clinic_name)
         self.ready = ready
+        self.is_demo = is_demo
         self._pending_start = False
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="welcome"):
-            if getattr(self.settings, "is_demo", False):
+            if self.is_demo:
                 # No clinic is set up: nobody may record a real patient here by mistake.
                 yield Static(
                     _(
