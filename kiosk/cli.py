@@ -170,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    from kiosk.settings import resolve_data_dir
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    return resolve_data_dir(args.data_dir)
+    return resolve_data_dir(args.data_dir, load_settings(resolve_config(args.config)))
 
 
 def _require_store(data_dir: Path) -> None:
@@ -190,11 +190,11 @@ def _require_store(data_dir: Path) -> None:
 def _services(args: argparse.Namespace, *, existing: bool = False) -> KioskServices:
     """Settings, content and store for a command; ``existing``: the store must exist."""
     from kiosk.services import KioskServices, setup_logging
-    from kiosk.settings import load_settings, resolve_config
+    from kiosk.settings import load_settings, resolve_config, resolve_data_dir
 
-    data_dir = _data_dir(args)
     settings = load_settings(resolve_config(args.config))
-    if existing:
+    data_dir = resolve_data_dir(args.data_dir, settings)
+    if existing and settings.store == "embedded":
         _require_store(data_dir)
     setup_logging(data_dir)
     return KioskServices(settings, data_dir)
@@ -206,7 +206,12 @@ def _read_only_store(args: argparse.Namespace) -> TinyDBStore:
     from consent_records.store import open_store
     from kiosk.settings import load_settings, resolve_config
 
-    load_settings(resolve_config(args.config))  # a broken config is reported all the same
+    settings = load_settings(resolve_config(args.config))  # a broken config is reported
+    if settings.store == "postgresql":
+        from kiosk.pg_cli import open_configured_store
+
+        logging.getLogger().addHandler(logging.NullHandler())
+        return open_configured_store(settings, read_only=True)  # type: ignore[no-any-return]
     data_dir = _data_dir(args)
     _require_store(data_dir)
     # Read-only: no log file is written either (and nothing reaches the terminal but the
@@ -431,11 +436,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "keep it as it is and see docs/storage.md before anything else: a backup "
                 "restored now would lose the records saved since it was taken."
             )
-        print(f"Store: {data_dir.absolute()}: {advice}", file=sys.stderr)
+        print(f"Store: {_where(store)}: {advice}", file=sys.stderr)
         return EXIT_PROBLEM
     print(report.summary_line())
     print(f"Anchor: {report.anchor_text}  (verify --expect takes it; so does every PDF's)")
-    print(f"Store: {data_dir.absolute()}")
+    print(f"Store: {_where(store)}")
     from consent_records.base import Checkpoint
 
     for given in _anchors(getattr(args, "expect", [])):
@@ -457,6 +462,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"Note: {note}")
     print("Every record and event matches the chain.")
     return EXIT_OK
+
+
+def _where(store: Any) -> str:
+    """The store for people: its data directory, or its database and chain."""
+    return str(getattr(store, "description", None) or store.data_dir.absolute())
 
 
 def _raise_mark(high_water: Any, data_dir: Path, report: VerifyReport, *, lower: bool) -> str:

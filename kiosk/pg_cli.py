@@ -66,6 +66,28 @@ def add_commands(commands: Any, common: Any) -> None:
     )  # fmt: skip
 
 
+def open_configured_store(settings: Any, *, read_only: bool = False) -> Any:
+    """The PostgreSQL store the settings name (``store = "postgresql"``): the DSN from
+    IMS_KIOSK_DSN or the settings, the clinic's ``chain``. StoreUnavailable, as a sentence,
+    when psycopg is not installed or no DSN is set."""
+    from consent_records.base import StoreUnavailable
+
+    dsn = os.environ.get(ENV_DSN) or settings.dsn
+    if not dsn:
+        raise StoreUnavailable(
+            f'The settings say store = "postgresql" but name no database: set dsn in the '
+            f"settings file or {ENV_DSN} (docs/postgresql.md)."
+        )
+    try:
+        from consent_records.pg.engine import open_pg_store
+    except ImportError:
+        raise StoreUnavailable(
+            'The settings say store = "postgresql", but its driver is not installed here: '
+            "pip install 'ims-consent-kiosk[postgresql]'."
+        ) from None
+    return open_pg_store(dsn, chain=settings.chain, read_only=read_only)
+
+
 def is_dsn(text: str) -> bool:
     return text.startswith(("postgresql://", "postgres://")) or "=" in text
 

@@ -156,9 +156,14 @@ class KioskServices:
     def store(self) -> ConsentStore:
         """The record store, opened on first use (fails closed on a damaged store)."""
         if self._store is None:
-            from consent_records.store import open_store
+            if self.settings.store == "postgresql":
+                from kiosk.pg_cli import open_configured_store
 
-            self._store = open_store(self.data_dir)
+                self._store = open_configured_store(self.settings)
+            else:
+                from consent_records.store import open_store
+
+                self._store = open_store(self.data_dir)
         return self._store
 
     def _archive_content(self) -> None:

@@ -17,6 +17,14 @@ runs as a demo clinic so that ``ims-kiosk`` works with no set-up. Example::
     [[physiotherapists]]
     id = "akim"
     name = "Alex Kim"
+    registration = "PT-12345"         # optional: their registration number with the college
+
+Where things are found (``resolve_config``, ``resolve_data_dir``): ``--config`` or
+``IMS_KIOSK_CONFIG``, else ``clinic.toml`` in the per-user config folder (platformdirs,
+written by ``ims-kiosk init``), else the demo clinic. ``--data-dir`` or
+``IMS_KIOSK_DATA_DIR``, else the settings' ``data_dir``, else the per-user data folder
+(platformdirs): ``clinic`` for a configured clinic and ``demo`` for the demo clinic, so
+demo records never mix with a clinic's.
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -40,9 +50,35 @@ from pydantic import (
 
 ENV_DATA_DIR = "IMS_KIOSK_DATA_DIR"
 ENV_CONFIG = "IMS_KIOSK_CONFIG"
-DEFAULT_DATA_DIR = Path("data")
+APP_NAME = "ims-kiosk"
+CONFIG_FILE_NAME = "clinic.toml"
+DEFAULT_CONSENT_VALID_DAYS = 365
+DEFAULT_STAFF_IDLE_TIMEOUT_SECONDS = 300
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+def _printable(value: str) -> str:
+    """Refuse what :func:`consent_records.sanitize.clean_text` would strip from patient text
+    (terminal escapes, C0/C1 controls, direction overrides, invisible characters): a clinic's
+    or physiotherapist's name is shown on every screen and PDF, so it is refused here with a
+    sentence rather than sent to the terminal or silently changed."""
+    import unicodedata
+
+    from consent_records.sanitize import clean_text
+
+    nfc = unicodedata.normalize("NFC", value)
+    if clean_text(nfc, max_length=len(nfc) + 1) != " ".join(nfc.split()):
+        raise ValueError(
+            "contains a control or invisible character (such as a terminal escape or a "
+            "direction override); remove it"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(_printable),
+]
 
 Province = Literal["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"]
 """Canadian province or territory, by its postal abbreviation. The content holds, for each,
@@ -66,6 +102,11 @@ class Clinic(Strict):
 class PhysiotherapistEntry(Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
     name: Name
+    registration: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+    ) = None
+    """Their registration number with the provincial college (printed with the
+    countersignature); None when not configured."""
 
 
 class Settings(Strict):
@@ -93,6 +134,32 @@ class Settings(Strict):
     """Whether the clinic uses needles with electrical stimulation: the education then says
     so and what it adds, and screening asks about implanted electrical devices."""
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
+    consent_valid_days: Annotated[int, Field(ge=1, le=3650)] = DEFAULT_CONSENT_VALID_DAYS
+    """How long a countersigned consent stays active before it shows "expired"."""
+    staff_idle_timeout_seconds: Annotated[float, Field(ge=30, le=3600)] = (
+        DEFAULT_STAFF_IDLE_TIMEOUT_SECONDS
+    )
+    """Idle time in the staff app before it clears the screen and returns to sign-in."""
+    data_dir: Path | None = None
+    """Where the records are kept (``ims-kiosk init`` writes it); ``--data-dir`` and
+    IMS_KIOSK_DATA_DIR win over it. Relative paths are taken from the settings file's folder."""
+
+    store: Literal["embedded", "postgresql"] = "embedded"
+    """Where records are kept: the embedded store in ``data_dir`` (the default, nothing to
+    install), or a PostgreSQL database shared by every terminal (docs/postgresql.md)."""
+    dsn: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    """The PostgreSQL connection for ``store = "postgresql"`` (libpq ``key=value`` or a
+    ``postgresql://`` URL; IMS_KIOSK_DSN wins). Keep passwords in ~/.pgpass, not here."""
+    chain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")] = "main"
+    """The clinic's record chain in a shared database (each clinic of a chain has its own)."""
+
+    _demo: bool = PrivateAttr(default=False)
+
+    @property
+    def is_demo(self) -> bool:
+        """True when no clinic is configured (no settings file): the Welcome screen and every
+        PDF then say DEMO, so nobody records a real patient into it by mistake."""
+        return self._demo
 
     @model_validator(mode="before")
     @classmethod
@@ -147,10 +214,12 @@ def load_settings(path: Path | None) -> Settings:
         SettingsError: naming the file and the field that is wrong.
     """
     if path is None:
-        return Settings()
+        demo = Settings()
+        demo._demo = True
+        return demo
     raw = _parse_config(path)
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -160,6 +229,9 @@ def load_settings(path: Path | None) -> Settings:
                 message = "is not a known setting (check its spelling)"
             lines.append(f"  {field}: {message}")
         raise SettingsError(f"Config file {path} has a problem:\n" + "\n".join(lines)) from None
+    if settings.data_dir is not None and not settings.data_dir.is_absolute():
+        settings = settings.model_copy(update={"data_dir": path.parent / settings.data_dir})
+    return settings
 
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -209,15 +281,44 @@ def _parse_config(path: Path) -> dict[str, object]:
         ) from None
 
 
-def resolve_data_dir(cli_value: Path | None) -> Path:
+def user_config_file() -> Path:
+    """The per-user settings file ``ims-kiosk init`` writes (platformdirs), for example
+    ``~/.config/ims-kiosk/clinic.toml`` on Linux."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / CONFIG_FILE_NAME
+
+
+def default_data_dir(*, demo: bool) -> Path:
+    """The per-user data folder (platformdirs), never a folder relative to where a command
+    was started: ``.../ims-kiosk/clinic`` for a configured clinic, ``.../ims-kiosk/demo``
+    for the demo clinic."""
+    import platformdirs
+
+    base = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return base / ("demo" if demo else "clinic")
+
+
+def resolve_data_dir(cli_value: Path | None, settings: Settings | None = None) -> Path:
+    """``--data-dir``, else IMS_KIOSK_DATA_DIR, else the settings' ``data_dir``, else the
+    per-user data folder (:func:`default_data_dir`)."""
     if cli_value is not None:
         return cli_value
     env = os.environ.get(ENV_DATA_DIR)
-    return Path(env) if env else DEFAULT_DATA_DIR
+    if env:
+        return Path(env)
+    if settings is not None and settings.data_dir is not None:
+        return settings.data_dir
+    return default_data_dir(demo=settings is None or settings.is_demo)
 
 
 def resolve_config(cli_value: Path | None) -> Path | None:
+    """``--config``, else IMS_KIOSK_CONFIG, else the per-user settings file when it exists
+    (written by ``ims-kiosk init``), else None: the demo clinic."""
     if cli_value is not None:
         return cli_value
     env = os.environ.get(ENV_CONFIG)
-    return Path(env) if env else None
+    if env:
+        return Path(env)
+    found = user_config_file()
+    return found if os.path.lexists(found) else None

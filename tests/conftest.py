@@ -31,6 +31,25 @@ def _no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "TEXTUAL_ANIMATIONS", "none")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands look for ``clinic.toml`` in the per-user config folder (platformdirs) and
+    keep records in the per-user data folder: point both at an empty folder, so a clinic
+    set up on this machine never leaks into a test (subprocesses inherit it)."""
+    import os
+
+    home = tmp_path_factory.mktemp("xdg")
+    saved = {key: os.environ.get(key) for key in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    os.environ["XDG_DATA_HOME"] = str(home / "share")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def make_services(tmp_path: Path) -> Iterator[Callable[..., KioskServices]]:
     """Build KioskServices on a fresh data directory with optional settings overrides."""

@@ -193,6 +193,15 @@ class PostgresStore:
         return self._read_only
 
     @property
+    def data_dir(self) -> Path:
+        """Not a folder: a stable name for this chain, under which ``verify`` keeps its
+        high-water mark (``/postgresql/<host>/<database>/<chain>``)."""
+        parts = conninfo_to_dict(self._dsn)
+        host = str(parts.get("host") or "localhost").replace("/", "_")
+        port = str(parts.get("port") or "5432")
+        return Path("/postgresql") / f"{host}:{port}" / str(parts.get("dbname") or "") / self.chain
+
+    @property
     def description(self) -> str:
         return f"the PostgreSQL database {self.where} (chain {self.chain})"
 
@@ -252,6 +261,20 @@ class PostgresStore:
                 f"{self.where} refused {doing}: {str(exc).strip().splitlines()[0]}. The "
                 "application's role may only read and add; nothing was changed."
             ) from None
+
+    @contextlib.contextmanager
+    def exclusive(self, doing: str = "an admin command") -> Iterator[None]:
+        """Hold the chain's append lock across several reads (an admin command that must
+        check and act in one step): no terminal can append meanwhile. Only reads inside:
+        an append of this process would wait for the lock itself."""
+        with self._connection(doing) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [self._lock_key])
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self._lock_key])
+                conn.commit()
 
     def _writable_or_raise(self, doing: str) -> None:
         if self._read_only:

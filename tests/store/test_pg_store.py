@@ -197,3 +197,37 @@ def test_schema_versions_are_checked(pg_cluster: str) -> None:
             open_pg_store(db.app_dsn)
     finally:
         drop_database(pg_cluster, db)
+
+
+def test_a_dropped_connection_is_replaced(
+    pg_store_factory: Factory, pg_database: PgDatabase
+) -> None:
+    """The database restarting or failing over drops every connection: the next save
+    reconnects by itself (the pool checks a connection before lending it)."""
+    store = _new(pg_store_factory)
+    store.save_record(make_record(1))
+    with psycopg.connect(pg_database.admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE usename = 'ims_test_app' AND datname = current_database()"
+        )
+    saved = store.save_record(make_record(2))
+    assert saved.entry.seq == 2
+    assert store.verify().ok
+
+
+def test_a_statement_timeout_is_a_sentence_and_nothing_is_stored(
+    pg_store_factory: Factory, pg_database: PgDatabase
+) -> None:
+    store = _new(pg_store_factory, statement_timeout_ms=300)
+    with psycopg.connect(pg_database.admin_dsn, autocommit=True) as blocker:
+        # Another session holds the chain's append lock (a stuck writer).
+        blocker.execute(
+            "SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"ims-chain:{store.chain}"]
+        )
+        with pytest.raises(StoreUnavailable, match="took too long") as caught:
+            store.save_record(make_record(1))
+        assert "Nothing was stored" in str(caught.value)
+        assert store.chain_length() == 0
+    store.save_record(make_record(1))  # the lock is gone with the session: it works again
+    assert store.chain_length() == 1

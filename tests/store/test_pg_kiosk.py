@@ -1,0 +1,55 @@
+"""The kiosk and its commands on a PostgreSQL store named in the clinic's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.cli import main
+from tests.pg_fixtures import PgDatabase
+
+pytest.importorskip("psycopg")
+
+
+def _config(tmp_path: Path, db: PgDatabase, chain: str) -> Path:
+    dsn = db.app_dsn.replace("'", "")
+    path = tmp_path / "clinic.toml"
+    path.write_text(
+        f'store = "postgresql"\ndsn = "{dsn}"\nchain = "{chain}"\n'
+        '[clinic]\nname = "Synthetic Test Clinic"\n'
+        '[[physiotherapists]]\nid = "akim"\nname = "Alex Kim"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_demo_pdf_and_verify_on_postgresql(
+    pg_database: PgDatabase, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, pg_database, "kiosk-cli")
+    data = tmp_path / "data"
+    common = ["--config", str(config), "--data-dir", str(data)]
+    assert main(["demo", "--records", "3", "--seed", "4", *common]) == 0
+    references = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert len(references) == 3
+    out = tmp_path / "summary.pdf"
+    assert main(["pdf", references[0], "--out", str(out), *common]) == 0
+    assert out.read_bytes().startswith(b"%PDF")
+    state = tmp_path / "state"
+    assert main(["verify", "--state-dir", str(state), *common]) == 0
+    printed = capsys.readouterr().out
+    assert "3 records, 1 events" in printed  # the PDF export is logged as an event
+    assert "chain kiosk-cli" in printed
+    # The entry files of the embedded store were never made.
+    assert not (data / "entries").exists()
+
+
+def test_postgresql_without_a_dsn_is_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMS_KIOSK_DSN", raising=False)
+    config = tmp_path / "clinic.toml"
+    config.write_text('store = "postgresql"\n', encoding="utf-8")
+    assert main(["verify", "--config", str(config), "--data-dir", str(tmp_path / "d")]) == 1
+    assert "name no database" in capsys.readouterr().err
