@@ -13,6 +13,7 @@ shares; everything that reaches a ``Paragraph`` is escaped.
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any
 
 from consent_records.model import ConsentRecord
@@ -28,6 +29,7 @@ from consent_records.pdf import (
     _register_fonts,
     _styles,
 )
+from consent_records.seal_block import SealStamp, seal_block
 from content.schema import ContentBundle, Urgency
 
 __all__ = ["AftercareUnavailable", "render_aftercare_pdf"]
@@ -56,12 +58,19 @@ def _large_styles() -> dict[str, Any]:
 
 
 def render_aftercare_pdf(
-    record: ConsentRecord, content: ContentBundle, clinic: ClinicHeader
+    record: ConsentRecord,
+    content: ContentBundle,
+    clinic: ClinicHeader,
+    *,
+    seal: SealStamp | None = None,
+    generated_at: datetime | None = None,
 ) -> bytes:
     """One Letter page of aftercare advice for ``record``'s patient (same inputs, same bytes).
 
     ``content`` is the content the record was signed with, so the sheet repeats what the
     patient was shown. Raises AftercareUnavailable when that content has no aftercare.
+    ``seal`` is what the seal block at the foot says about the seal the caller applies next
+    (None: NOT SEALED, written at ``generated_at``).
     """
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import letter
@@ -140,6 +149,7 @@ def render_aftercare_pdf(
     )
     story.append(para(_esc(care.advice_heading), "h2"))
     story += [para(_esc(bullet + item.text), "bullet") for item in care.advice]
+    story.append(seal_block(seal, at=generated_at))
 
     buffer = io.BytesIO()
     SimpleDocTemplate(

@@ -38,14 +38,25 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from consent_records.base import VerifyReport
+from consent_records.events import (
+    AnyEvent,
+    Declined,
+    Note,
+    NotProceeding,
+    ReconsentLinked,
+    Withdrawn,
+    actor_label,
+)
 from consent_records.model import (
     ConsentRecord,
     EventKind,
+    RecordEvent,
     RecordStatus,
     ScreeningAnswerValue,
     SignatureMethod,
     StoredRecord,
 )
+from consent_records.seal_block import SealStamp, seal_block
 from content.schema import ContentBundle, DecisionChoice
 
 __all__ = [
@@ -103,15 +114,32 @@ STATUS_DETAIL: dict[RecordStatus, str] = {
     RecordStatus.WITHDRAWN: "The patient withdrew consent after signing.",
 }
 
-EVENT_WORDING: dict[EventKind, str] = {
+EVENT_WORDING: dict[str, str] = {
     EventKind.PDF_EXPORTED: "PDF exported",
     EventKind.AFTERCARE_PRINTED: "Take-home aftercare sheet written",
     EventKind.PHYSIO_REVIEWED: "Reviewed by physiotherapist",
     EventKind.COUNTERSIGNED: "Countersigned by physiotherapist",
     EventKind.WITHDRAWN: "Consent withdrawn",
     EventKind.NOTE: "Note",
+    "discussed": "Discussed with the physiotherapist",
+    "declined": "Declined after discussion",
+    "not_proceeding": "Not proceeding",
+    "reconsent_linked": "Linked to a later re-consent record",
 }
-"""How each later event is worded for people."""
+"""How each later event (either schema version) is worded for people."""
+
+
+def _event_note(event: AnyEvent) -> str | None:
+    if isinstance(event, RecordEvent):
+        return event.note
+    if isinstance(event, Note):
+        return event.text
+    if isinstance(event, Declined | NotProceeding | Withdrawn):
+        return event.reason
+    if isinstance(event, ReconsentLinked):
+        return event.new_reference
+    return None
+
 
 ANSWER_WORDING: dict[ScreeningAnswerValue, str] = {
     ScreeningAnswerValue.YES: "Yes",
@@ -740,6 +768,7 @@ def render_consent_pdf(
     *,
     generated_at: datetime,
     verification: VerifyReport | None = None,
+    seal: SealStamp | None = None,
 ) -> bytes:
     """Render the consent summary of ``stored`` as PDF bytes (Letter, about three pages).
 
@@ -753,6 +782,8 @@ def render_consent_pdf(
             (never ``now()`` inside, so the same inputs give the same bytes).
         verification: the store's verify report at export, printed on the integrity block
             (a store that failed verification is said to have failed, in the flag colours).
+        seal: what the seal block at the foot of the last page says about the seal the
+            caller applies next (:mod:`consent_records.sealing`); None: it says NOT SEALED.
     """
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import letter
@@ -1186,12 +1217,13 @@ def render_consent_pdf(
         ]
         for stored_event in stored.events:
             event = stored_event.event
-            note = _esc(event.note) if event.note else ""
+            text = _event_note(event)
+            note = _esc(text) if text else ""
             rows.append(
                 [
                     para(_esc(when(event.at)), "cell"),
-                    para(_esc(EVENT_WORDING.get(event.kind, event.kind.value)), "cell"),
-                    para(_esc(event.actor), "cell"),
+                    para(_esc(EVENT_WORDING.get(event.kind.value, event.kind.value)), "cell"),
+                    para(_esc(actor_label(event)), "cell"),
                     para(note, "cell"),
                 ]
             )
@@ -1263,6 +1295,9 @@ def render_consent_pdf(
             ]
         )
     )
+
+    # --- Seal: last, kept on one page with the integrity figures ----------------------------
+    story.append(KeepTogether([story.pop(), seal_block(seal, at=generated_at)]))
 
     # --- Build -----------------------------------------------------------------------------
     footer = _Footer(

@@ -8,7 +8,10 @@
     ims-kiosk verify                    check every record and event against the chain
     ims-kiosk reindex                   rebuild the index from the entry files
     ims-kiosk backup --out DIR          write a consistent, verified copy of the store
-    ims-kiosk keys init | show          make or show the clinic's checkpoint key
+    ims-kiosk keys init | show          make or show the clinic's checkpoint key and seal
+    ims-kiosk keys import FILE.p12      use a certificate the clinic already has as its seal
+    ims-kiosk keys renew-seal           issue a new seal certificate from the root CA
+    ims-kiosk verify-pdf FILE...        check the clinic's seal on PDFs
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
     ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
     ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
@@ -141,14 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(backup, suppress=True)
     backup.add_argument("--out", type=Path, required=True, metavar="DIR")
 
-    keys = commands.add_parser("keys", help="the clinic's keys (checkpoint signing)")
+    keys = commands.add_parser("keys", help="the clinic's keys (checkpoint signing, PDF seal)")
     _common(keys, suppress=True)
     key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION")
-    keys_init = key_commands.add_parser("init", help="make the clinic's checkpoint key")
+    keys_init = key_commands.add_parser(
+        "init", help="make the clinic's checkpoint key, root CA and seal certificate"
+    )
     _common(keys_init, suppress=True)
     _passphrase_stdin(keys_init)
-    keys_show = key_commands.add_parser("show", help="show the checkpoint key's fingerprint")
+    keys_show = key_commands.add_parser(
+        "show", help="show the keys: fingerprints, certificates and their expiry"
+    )
     _common(keys_show, suppress=True)
+    from kiosk import seal_cli
+
+    seal_cli.add_key_actions(key_commands, _common, _passphrase_stdin)
+    seal_cli.add_commands(commands, _common)
 
     checkpoint = commands.add_parser(
         "checkpoint", help="sign the chain's head with the clinic's key and print it"
@@ -330,11 +341,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
+    from kiosk import seal_cli
     from kiosk.services import check_output_file
 
     out: Path = args.out
     check_output_file(out, force=args.force)
     services = _services(args, existing=True)
+    seal_cli.prompt_for_seal(services)
     try:
         report = _with_progress(
             "Verifying the store", lambda bar: services.store.verify(progress=bar)
@@ -343,6 +356,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     finally:
         services.close()
     print(f"Wrote {out}")
+    seal_cli.seal_note(services)
     if not report.ok:
         print(
             f"Warning: the record store failed verification ({report.problem}); the PDF says "
@@ -354,15 +368,18 @@ def cmd_pdf(args: argparse.Namespace) -> int:
 
 
 def cmd_aftercare(args: argparse.Namespace) -> int:
+    from kiosk import seal_cli
     from kiosk.services import check_output_file
 
     check_output_file(args.out, force=args.force)
     services = _services(args, existing=True)
+    seal_cli.prompt_for_seal(services)
     try:
         out = services.export_aftercare(args.reference, args.out, force=args.force)
     finally:
         services.close()
     print(f"Wrote {out}")
+    seal_cli.seal_note(services)
     return EXIT_OK
 
 
@@ -558,46 +575,9 @@ def _writable_store(args: argparse.Namespace) -> TinyDBStore:
 
 
 def cmd_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from consent_records.keys import create_key, load_public
-    from consent_records.store.layout import KEYS_DIR
+    from kiosk.seal_cli import cmd_keys as keys_command
 
-    action = getattr(args, "keys_command", None)
-    if action not in ("init", "show"):
-        parser.parse_args(["keys", "--help"])
-    store = _writable_store(args) if action == "init" else None
-    data_dir = _data_dir(args)
-    keys_dir = data_dir / KEYS_DIR
-    try:
-        if action == "show":
-            _require_store(data_dir)
-            public = load_public(keys_dir) if keys_dir.is_dir() else None
-            if public is None:
-                raise CommandError(
-                    f"{data_dir.absolute()} has no checkpoint key yet; make one with "
-                    "`ims-kiosk keys init`."
-                )
-            private = keys_dir / "checkpoint-key.json"
-            print(f"Checkpoint key fingerprint: {public.fingerprint}")
-            print(f"Public key: {public.path}")
-            print(
-                f"Private key: {private}"
-                if private.exists()
-                else "Private key: not in the data directory (kept elsewhere; use --key)"
-            )
-            return EXIT_OK
-        public = create_key(keys_dir, _passphrase(args, confirm=True))
-    finally:
-        if store is not None:
-            store.close()
-    log.info("checkpoint key %s made in %s", public.fingerprint, keys_dir)
-    print(f"Checkpoint key made: fingerprint {public.fingerprint}")
-    print(f"Private key (sealed with the passphrase): {keys_dir / 'checkpoint-key.json'}")
-    print(f"Public key: {public.path}")
-    print(
-        "Write the fingerprint down with the clinic's records and keep the passphrase safe: "
-        "without it no checkpoint can be signed. Next: `ims-kiosk checkpoint`."
-    )
-    return EXIT_OK
+    return keys_command(args, parser)
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
@@ -657,6 +637,8 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from kiosk import pg_cli
 
         return (pg_cli.cmd_db if command == "db" else pg_cli.cmd_store)(args, parser)
+    from kiosk import seal_cli
+
     handlers = {
         "run": cmd_run,
         "demo": cmd_demo,
@@ -666,6 +648,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "reindex": cmd_reindex,
         "backup": cmd_backup,
         "checkpoint": cmd_checkpoint,
+        "verify-pdf": seal_cli.cmd_verify_pdf,
     }
     return handlers[command](args)
 
@@ -702,6 +685,7 @@ def report(exc: Exception) -> int:
     from consent_records.anchors import AnchorError
     from consent_records.base import RecordNotFound, StoreCorrupt, StoreError
     from consent_records.keys import KeyProblem
+    from consent_records.sealing import SealProblem
     from content.loader import ContentError
     from kiosk.services import ExportError, SaveFailed
     from kiosk.settings import SettingsError
@@ -709,7 +693,7 @@ def report(exc: Exception) -> int:
     if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(exc, KeyProblem | ExportError | AftercareUnavailable):
+    if isinstance(exc, KeyProblem | SealProblem | ExportError | AftercareUnavailable):
         print(exc, file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, RecordNotFound):

@@ -25,6 +25,8 @@ from kiosk.settings import Settings
 if TYPE_CHECKING:
     from consent_records.base import ConsentStore, VerifyReport
     from consent_records.model import ConsentRecord, EventKind, StoredRecord
+    from consent_records.seal_block import SealStamp
+    from consent_records.sealing import Sealer
     from content.loader import LoadedContent
     from content.schema import ContentBundle
     from kiosk.session import ConsentSession, SignatureInput
@@ -122,6 +124,10 @@ class KioskServices:
         self._clock = clock
         self._store = store
         self._archived = False
+        self._sealer: Sealer | None = None
+        self.seal_passphrase: Callable[[], str] | None = None
+        """Asks for the seal passphrase when no ``seal_passphrase_file`` is set (the CLI sets
+        a terminal prompt); None: no one can be asked."""
 
     @property
     def content(self) -> LoadedContent:
@@ -247,29 +253,90 @@ class KioskServices:
             )
         return ContentBundle.model_validate_json(archived)
 
+    # -- the clinic's seal -------------------------------------------------------------
+
+    def sealer(self) -> Sealer | None:
+        """The clinic's seal for this process (its key unsealed once), or None when the
+        clinic has not set one up (its PDFs then say NOT SEALED).
+
+        Raises KeyProblem: a seal is set up but its passphrase is not available or wrong, or
+        its files are damaged (a PDF is then never written unsealed).
+        """
+        if self._sealer is not None:
+            return self._sealer
+        from consent_records.keys import KeyProblem
+        from consent_records.sealing import Sealer
+        from consent_records.sealkeys import load_identity, read_passphrase_file
+        from consent_records.store.layout import KEYS_DIR
+
+        identity = load_identity(self.data_dir / KEYS_DIR)
+        if identity is None:
+            return None
+        if self.settings.seal_passphrase_file is not None:
+            passphrase = read_passphrase_file(self.settings.seal_passphrase_file)
+        elif self.seal_passphrase is not None:
+            passphrase = self.seal_passphrase()
+        else:
+            raise KeyProblem(
+                "This clinic seals its PDFs, but this process has no seal passphrase: set "
+                "seal_passphrase_file in the clinic's settings (see docs/sealing.md). Nothing "
+                "was written."
+            )
+        self._sealer = Sealer.open(identity, passphrase, tsa_url=self.settings.tsa_url)
+        return self._sealer
+
+    def _sealed(
+        self, render: Callable[[SealStamp | None, datetime], bytes], info: dict[str, str]
+    ) -> bytes:
+        """Render with the seal block, then seal (or, with no seal set up, NOT SEALED)."""
+        sealer = self.sealer()
+        now = self.now()
+        if sealer is None:
+            return render(None, now)
+        stamp = sealer.stamp(now)
+        data = render(stamp, now)
+        return sealer.seal(data, info, stamp)
+
     def render_pdf(
         self, stored: StoredRecord, *, verification: VerifyReport | None = None
     ) -> bytes:
-        """The record's PDF: its letterhead, identity and time zone come from the record
-        (what the patient signed with), never from these settings; ``verification`` (the
-        store's verify report at export) is printed on its integrity block."""
+        """The record's PDF, sealed with the clinic's seal when it has one: its letterhead,
+        identity and time zone come from the record (what the patient signed with), never
+        from these settings; ``verification`` (the store's verify report at export) is
+        printed on its integrity block."""
         from consent_records.pdf import clinic_header_for, render_consent_pdf
 
-        return render_consent_pdf(
-            stored,
-            self.content_for(stored.record),
-            clinic_header_for(stored.record),
-            generated_at=self.now(),
-            verification=verification,
+        content = self.content_for(stored.record)
+        length = stored.chain_length
+        head = f"{length}:{stored.chain_head}" if length is not None else stored.chain_head
+        info = {
+            "Kind": "consent-summary",
+            "Reference": stored.record.reference,
+            "RecordId": stored.record.id,
+            "Entry": f"{stored.entry.seq}:{stored.entry.sha256}",
+            "Status": stored.status.value,
+            "ChainHead": head,
+        }
+        return self._sealed(
+            lambda seal, now: render_consent_pdf(
+                stored,
+                content,
+                clinic_header_for(stored.record),
+                generated_at=now,
+                verification=verification,
+                seal=seal,
+            ),
+            info,
         )
 
     def export_aftercare(
         self, reference: str, out: Path, *, actor: str = "cli", force: bool = False
     ) -> Path:
         """Write the take-home aftercare sheet for a record (no health answers on it),
-        logging it on the record first, as :meth:`export_pdf` does.
+        sealed, logging it on the record first, as :meth:`export_pdf` does.
 
-        Raises ExportError (the target), RecordNotFound, AftercareUnavailable, StoreError.
+        Raises ExportError (the target), RecordNotFound, AftercareUnavailable, StoreError,
+        KeyProblem, SealProblem.
         """
         from consent_records.aftercare import render_aftercare_pdf
         from consent_records.model import EventKind
@@ -277,8 +344,21 @@ class KioskServices:
 
         check_output_file(out, force=force)
         stored = self.find(reference)
-        data = render_aftercare_pdf(
-            stored.record, self.content_for(stored.record), clinic_header_for(stored.record)
+        content = self.content_for(stored.record)
+        info = {
+            "Kind": "aftercare",
+            "Reference": stored.record.reference,
+            "RecordId": stored.record.id,
+        }
+        data = self._sealed(
+            lambda seal, now: render_aftercare_pdf(
+                stored.record,
+                content,
+                clinic_header_for(stored.record),
+                seal=seal,
+                generated_at=now,
+            ),
+            info,
         )
         return self._write_logged(stored, data, out, EventKind.AFTERCARE_PRINTED, actor, force)
 

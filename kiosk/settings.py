@@ -29,6 +29,7 @@ demo records never mix with a clinic's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tomllib
@@ -160,6 +161,19 @@ class Settings(Strict):
         """True when no clinic is configured (no settings file): the Welcome screen and every
         PDF then say DEMO, so nobody records a real patient into it by mistake."""
         return self._demo
+
+    seal_passphrase_file: Path | None = None
+    """The seal key's passphrase, for processes that seal PDFs unattended (the staff app,
+    exports): an absolute path to a file of the kiosk user's, mode 0600 (docs/sealing.md)."""
+    tsa_url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,500}$")] | None = None
+    """A local RFC 3161 time-stamping service: seals then reach PAdES B-T."""
+
+    @field_validator("seal_passphrase_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError("must be an absolute path, for example /etc/ims-kiosk/seal-passphrase")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -296,6 +310,10 @@ def default_data_dir(*, demo: bool) -> Path:
     import platformdirs
 
     base = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    # The store never creates a missing parent (a mistyped --data-dir must not become a new
+    # tree); this folder is ours, so it is made here, private to its user.
+    with contextlib.suppress(OSError):
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
     return base / ("demo" if demo else "clinic")
 
 

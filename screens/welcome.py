@@ -35,6 +35,16 @@ class WelcomeScreen(KioskScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="welcome"):
+            if getattr(self.settings, "is_demo", False):
+                # No clinic is set up: nobody may record a real patient here by mistake.
+                yield Static(
+                    _(
+                        "DEMO: this kiosk is not set up for a clinic. Do not enter a real "
+                        "patient. Staff: run `ims-kiosk init` to set up your clinic."
+                    ),
+                    id="welcome-demo",
+                    markup=False,
+                )
             yield Static(
                 _("Welcome to {clinic}").format(clinic=self.settings.clinic.name),
                 id="welcome-title",

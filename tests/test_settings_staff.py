@@ -61,6 +61,8 @@ def test_no_settings_file_means_the_demo_clinic_in_its_own_folder(user_folders: 
     settings = load_settings(resolve_config(None))
     assert settings.is_demo and not Settings().is_demo
     assert resolve_data_dir(None, settings) == user_folders / "share" / "ims-kiosk" / "demo"
+    # Its parent exists (a store is only made in an existing folder) and is private.
+    assert (user_folders / "share" / "ims-kiosk").stat().st_mode & 0o777 == 0o700
 
 
 def test_the_per_user_settings_file_is_found_by_every_command(user_folders: Path) -> None:
