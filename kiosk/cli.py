@@ -279,17 +279,27 @@ def _with_progress(label: str, work: Callable[[Callable[[int, int], None]], Any]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    services = _services(args)
+    from kiosk.config_file import resolve_config, welcome_facts
+
+    # Welcome is painted from the clinic's name alone (read from the settings file, not
+    # validated yet). The start-up worker then validates the settings, loads the content
+    # and opens (and checks) the store; a wrong setting, a damaged or unwritable store makes
+    # the app exit before any patient starts, and it is reported here as any command would.
+    welcome = welcome_facts(resolve_config(args.config))
     from kiosk.app import KioskApp
 
-    # The app shows Welcome at once, then loads the content and opens (and checks) the
-    # store in a worker; a damaged or unwritable store makes it exit with ``exit_message``
-    # before any patient starts.
-    app = KioskApp(services, dev_mode=bool(getattr(args, "dev", False)))
+    app = KioskApp(
+        load=lambda: _services(args),
+        welcome=welcome,
+        dev_mode=bool(getattr(args, "dev", False)),
+    )
     try:
         app.run()
     finally:
-        services.close()
+        if (services := app.loaded_services) is not None:
+            services.close()
+    if app.startup_error is not None:
+        raise app.startup_error
     if app.exit_message:
         print(app.exit_message, file=sys.stderr)
         return EXIT_PROBLEM
