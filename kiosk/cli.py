@@ -12,6 +12,7 @@
     ims-kiosk keys import FILE.p12      use a certificate the clinic already has as its seal
     ims-kiosk keys renew-seal           issue a new seal certificate from the root CA
     ims-kiosk verify-pdf FILE...        check the clinic's seal on PDFs
+    ims-kiosk export --out DIR [...]    sealed PDFs of many records, register, sums, manifest
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
     ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
     ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
@@ -160,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     seal_cli.add_key_actions(key_commands, _common, _passphrase_stdin)
     seal_cli.add_commands(commands, _common)
+    from kiosk import export_cli
+
+    export_cli.add_commands(commands, _common)
 
     checkpoint = commands.add_parser(
         "checkpoint", help="sign the chain's head with the clinic's key and print it"
@@ -275,17 +279,27 @@ def _with_progress(label: str, work: Callable[[Callable[[int, int], None]], Any]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    services = _services(args)
+    from kiosk.config_file import resolve_config, welcome_facts
+
+    # Welcome is painted from the clinic's name alone (read from the settings file, not
+    # validated yet). The start-up worker then validates the settings, loads the content
+    # and opens (and checks) the store; a wrong setting, a damaged or unwritable store makes
+    # the app exit before any patient starts, and it is reported here as any command would.
+    welcome = welcome_facts(resolve_config(args.config))
     from kiosk.app import KioskApp
 
-    # The app shows Welcome at once, then loads the content and opens (and checks) the
-    # store in a worker; a damaged or unwritable store makes it exit with ``exit_message``
-    # before any patient starts.
-    app = KioskApp(services, dev_mode=bool(getattr(args, "dev", False)))
+    app = KioskApp(
+        load=lambda: _services(args),
+        welcome=welcome,
+        dev_mode=bool(getattr(args, "dev", False)),
+    )
     try:
         app.run()
     finally:
-        services.close()
+        if (services := app.loaded_services) is not None:
+            services.close()
+    if app.startup_error is not None:
+        raise app.startup_error
     if app.exit_message:
         print(app.exit_message, file=sys.stderr)
         return EXIT_PROBLEM
@@ -637,7 +651,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from kiosk import pg_cli
 
         return (pg_cli.cmd_db if command == "db" else pg_cli.cmd_store)(args, parser)
-    from kiosk import seal_cli
+    from kiosk import export_cli, seal_cli
 
     handlers = {
         "run": cmd_run,
@@ -649,6 +663,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "backup": cmd_backup,
         "checkpoint": cmd_checkpoint,
         "verify-pdf": seal_cli.cmd_verify_pdf,
+        "export": export_cli.cmd_export,
     }
     return handlers[command](args)
 
@@ -687,13 +702,16 @@ def report(exc: Exception) -> int:
     from consent_records.keys import KeyProblem
     from consent_records.sealing import SealProblem
     from content.loader import ContentError
+    from kiosk.export import ExportStopped
     from kiosk.services import ExportError, SaveFailed
     from kiosk.settings import SettingsError
 
     if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(exc, KeyProblem | SealProblem | ExportError | AftercareUnavailable):
+    if isinstance(
+        exc, KeyProblem | SealProblem | ExportError | ExportStopped | AftercareUnavailable
+    ):
         print(exc, file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, RecordNotFound):
