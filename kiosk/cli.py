@@ -13,6 +13,7 @@
     ims-kiosk keys renew-seal           issue a new seal certificate from the root CA
     ims-kiosk verify-pdf FILE...        check the clinic's seal on PDFs
     ims-kiosk export --out DIR [...]    sealed PDFs of many records, register, sums, manifest
+    ims-kiosk evidence REF --out F.zip  one record's evidence bundle, checkable by anyone
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
     ims-kiosk init                      set up a clinic (settings file, first admin)
     ims-kiosk users add|list|...        staff accounts (kiosk/cli_staff.py)
@@ -707,6 +708,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "checkpoint": cmd_checkpoint,
         "verify-pdf": seal_cli.cmd_verify_pdf,
         "export": export_cli.cmd_export,
+        "evidence": export_cli.cmd_evidence,
     }
     return handlers[command](args)
 

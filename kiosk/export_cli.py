@@ -38,6 +38,12 @@ def add_commands(commands: Any, common: Any) -> None:
     )  # fmt: skip
     export.add_argument("--zip", action="store_true", help="also write DIR.zip of the result")
     export.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
+    evidence = commands.add_parser(
+        "evidence", help="write one record's evidence bundle (a zip anyone can check)"
+    )
+    common(evidence, suppress=True)
+    evidence.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
+    evidence.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
 
 
 def _day(text: str) -> date:
@@ -192,3 +198,21 @@ def _zip(out_dir: Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise ExportError(f"{target} could not be written ({exc.strerror or exc}).") from None
     return target
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from kiosk import seal_cli
+    from kiosk.cli import EXIT_OK, _services
+    from kiosk.evidence import build_evidence
+    from kiosk.services import check_output_file
+
+    check_output_file(args.out, force=False)
+    services = _services(args, existing=True)
+    seal_cli.prompt_for_seal(services)
+    try:
+        out = build_evidence(services, args.reference, args.out, actor=authorise_export(services))
+    finally:
+        services.close()
+    print(f"Wrote {out}: unzip it and follow README.txt inside to check it.")
+    seal_cli.seal_note(services)
+    return EXIT_OK

@@ -192,3 +192,59 @@ def test_filters_and_bad_input(clinic: dict[str, Any], capsys: pytest.CaptureFix
         str(clinic["data"]), "--config", str(clinic["config"]),
     )  # fmt: skip
     assert code != 0 and "does not exist" in err
+
+
+def test_evidence_bundle_checks_out_with_its_own_readme(
+    clinic: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+    import zipfile
+
+    reference = clinic["refs"][0]
+    target = clinic["tmp"] / "evidence.zip"
+    code, _, err = run(
+        capsys, "evidence", reference, "--out", str(target), "--data-dir", str(clinic["data"]),
+        "--config", str(clinic["config"]),
+    )  # fmt: skip
+    assert code == 0, err
+    with zipfile.ZipFile(target) as archive:
+        archive.extractall(clinic["tmp"] / "unzipped")
+    folder = clinic["tmp"] / "unzipped" / f"evidence-{reference}"
+    readme = (folder / "README.txt").read_text()
+    # Step 1, as written.
+    assert "sha256sum -c SHA256SUMS" in readme
+    sums = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True, check=False
+    )
+    assert sums.returncode == 0, sums.stdout
+    # Step 2: the root's fingerprint is the one keys show prints.
+    from consent_records import sealkeys
+
+    identity = sealkeys.load_identity(clinic["data"] / "keys")
+    assert identity is not None and f"Root SHA-256: {identity.root_sha256}" in readme
+    # Step 3: the script quoted in the README is the file, and it passes.
+    quoted = readme.split("The script (standard library only) is:\n\n", 1)[1].split("\n  4.")[0]
+    unindented = "".join(line[4:] + "\n" for line in quoted.splitlines())
+    assert unindented.strip() == (folder / "check_chain.py").read_text().strip()
+    checked = subprocess.run(
+        [sys.executable, "-I", "check_chain.py"], cwd=folder, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0 and checked.stdout.startswith("OK: the record"), checked.stdout
+    # Step 4: the seal, with the bundle's root as the trust anchor.
+    code, out, _ = run(
+        capsys, "verify-pdf", str(folder / f"{reference}.pdf"), "--trust",
+        str(folder / "clinic-root.pem"), "--data-dir", str(clinic["data"]),
+    )  # fmt: skip
+    assert code == 0, out
+    # The bundle holds no other patient's data.
+    others = [line for line in (folder / "chain.tsv").read_text().splitlines() if "other" in line]
+    assert others and len(list((folder / "record").iterdir())) >= 2
+    # A changed byte in the record is caught by both checks.
+    (record_file,) = [p for p in (folder / "record").iterdir() if p.name.endswith("-record.json")]
+    record_file.write_bytes(record_file.read_bytes().replace(b'"seq":', b'"seq": ', 1))
+    checked = subprocess.run(
+        [sys.executable, "-I", "check_chain.py"], cwd=folder, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert checked.returncode == 1 and "FAILED" in checked.stdout
