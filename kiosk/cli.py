@@ -12,6 +12,8 @@
     ims-kiosk keys import FILE.p12      use a certificate the clinic already has as its seal
     ims-kiosk keys renew-seal           issue a new seal certificate from the root CA
     ims-kiosk verify-pdf FILE...        check the clinic's seal on PDFs
+    ims-kiosk export --out DIR [...]    sealed PDFs of many records, register, sums, manifest
+    ims-kiosk evidence REF --out F.zip  one record's evidence bundle, checkable by anyone
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
     ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
     ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
@@ -160,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     seal_cli.add_key_actions(key_commands, _common, _passphrase_stdin)
     seal_cli.add_commands(commands, _common)
+    from kiosk import export_cli
+
+    export_cli.add_commands(commands, _common)
 
     checkpoint = commands.add_parser(
         "checkpoint", help="sign the chain's head with the clinic's key and print it"
@@ -660,7 +665,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from kiosk import pg_cli
 
         return (pg_cli.cmd_db if command == "db" else pg_cli.cmd_store)(args, parser)
-    from kiosk import seal_cli
+    from kiosk import export_cli, seal_cli
 
     handlers = {
         "run": cmd_run,
@@ -672,6 +677,8 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "backup": cmd_backup,
         "checkpoint": cmd_checkpoint,
         "verify-pdf": seal_cli.cmd_verify_pdf,
+        "export": export_cli.cmd_export,
+        "evidence": export_cli.cmd_evidence,
     }
     return handlers[command](args)
 
@@ -710,13 +717,16 @@ def report(exc: Exception) -> int:
     from consent_records.keys import KeyProblem
     from consent_records.sealing import SealProblem
     from content.loader import ContentError
+    from kiosk.export import ExportStopped
     from kiosk.services import ExportError, SaveFailed
     from kiosk.settings import SettingsError
 
     if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(exc, KeyProblem | SealProblem | ExportError | AftercareUnavailable):
+    if isinstance(
+        exc, KeyProblem | SealProblem | ExportError | ExportStopped | AftercareUnavailable
+    ):
         print(exc, file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, RecordNotFound):
