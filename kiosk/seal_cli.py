@@ -154,7 +154,8 @@ def cmd_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     data_dir = _data_dir(args)
     keys_dir = data_dir / KEYS_DIR
     if action == "show":
-        _require_store(data_dir)
+        if settings.store == "embedded":
+            _require_store(data_dir)
         return _show(keys_dir, data_dir)
     store = _writable_store(args)
     try:

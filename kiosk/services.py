@@ -166,6 +166,10 @@ class KioskServices:
                 from kiosk.pg_cli import open_configured_store
 
                 self._store = open_configured_store(self.settings)
+                if self.data_dir.parent.is_dir():  # (the log, keys and marks stay local)
+                    from consent_records.store.layout import make_dir
+
+                    make_dir(self.data_dir)
             else:
                 from consent_records.store import open_store
 
