@@ -59,7 +59,7 @@ def _day(text: str) -> date:
         ) from None
 
 
-def authorise_export(services: KioskServices, args: argparse.Namespace | None = None) -> str:
+def authorise_export(services: KioskServices, args: argparse.Namespace) -> str:
     """THE authorisation check for exports from the command line; returns who exports.
 
     The operating-system user must own the record store (the store's own rule for commands
