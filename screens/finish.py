@@ -308,6 +308,7 @@ class StillThereScreen(ModalScreen[bool]):
             yield Static(_("Are you still there?"), classes="title")
             yield Static("", id="still-countdown")
             yield Button(_("Yes, I'm still here"), id="still-here", variant="primary")
+            yield Static(_("Press any key or touch the screen to go on."), classes="hint")
 
     def on_mount(self) -> None:
         self._tick()
