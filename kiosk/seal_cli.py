@@ -154,7 +154,8 @@ def cmd_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     data_dir = _data_dir(args)
     keys_dir = data_dir / KEYS_DIR
     if action == "show":
-        _require_store(data_dir)
+        if settings.store == "embedded":
+            _require_store(data_dir)
         return _show(keys_dir, data_dir)
     store = _writable_store(args)
     try:
@@ -360,7 +361,7 @@ def _record_check(store: Any, info: dict[str, str]) -> tuple[bool, str]:
             "(the store or the PDF's origin must be examined)."
         )
     status = info.get("Status")
-    now = stored.status.value
+    now = stored.lifecycle.status.value  # the consent lifecycle, as the PDF printed it
     if status is not None and status != now:
         return False, (
             f"but it is OUTDATED: record {reference} was {status.replace('_', ' ')} when this "

@@ -953,6 +953,30 @@ class PostgresStore:
             ).fetchone()
         return bytes(row[0]) if row else None
 
+    def keep_public_key(self, fingerprint: str, public_key: bytes) -> None:
+        """Keep the checkpoint key's public half with the chain, once (``checkpoint``):
+        every terminal's verify then checks the checkpoints. A chain already checkpointed
+        with another key is refused (StoreError)."""
+        stored = self.public_key()
+        if stored is None:
+            self.add_public_key(fingerprint, public_key)
+            return
+        from consent_records.keys import PublicKey, public_raw_of
+        from consent_records.store.layout import decode_json
+
+        doc = decode_json(stored)
+        current = (
+            PublicKey(raw=public_raw_of(doc, Path("db")), path=Path("db"))
+            if isinstance(doc, dict)
+            else None
+        )
+        if current is None or current.fingerprint != fingerprint:
+            raise StoreError(
+                f"The chain {self.chain} in {self.where} is checkpointed with another key "
+                f"({current.fingerprint if current else 'unreadable'}); this key "
+                f"({fingerprint}) is not it. Nothing was signed."
+            )
+
     def add_public_key(self, fingerprint: str, public_key: bytes) -> None:
         """Keep the clinic's checkpoint public key with the chain (``keys init``)."""
         doing = "storing the checkpoint key"
