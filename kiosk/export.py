@@ -197,7 +197,7 @@ def _render_one(record_id: str, out_dir: str, file_name: str) -> dict[str, Any]:
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),
         "entry": f"{stored.entry.seq}:{stored.entry.sha256}",
-        "status": stored.status.value,
+        "status": stored.lifecycle.status.value,
     }
 
 
@@ -322,7 +322,7 @@ def run_export(
         if (
             earlier is not None
             and earlier.get("entry") == f"{stored.entry.seq}:{stored.entry.sha256}"
-            and earlier.get("status") == stored.status.value
+            and earlier.get("status") == stored.lifecycle.status.value
             and _same_file(plan.out_dir / name, earlier.get("sha256"))
         ):
             skipped += 1
