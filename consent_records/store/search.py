@@ -154,13 +154,11 @@ class _Prefixes:
         self.tail = [(k, p) for k, p in self.tail if p != position]
 
     def starting(self, prefix: str) -> set[int]:
-        found: set[int] = set()
         keys = self.keys
         start = bisect.bisect_left(keys, prefix)
         end = bisect.bisect_left(keys, prefix + "\U0010ffff", start)
-        for i in range(start, end):
-            if keys[i].startswith(prefix):
-                found.add(self.positions[i])
+        # Every key in [start, end) starts with the prefix (keys are at most a name long).
+        found = set(self.positions[start:end])
         found.update(p for k, p in self.tail if k.startswith(prefix))
         return found
 
@@ -189,23 +187,28 @@ class SearchIndex:
         self._charts = _Prefixes()
         self._dob: dict[str, list[int]] = {}
         self._by_base: dict[str, list[int]] | None = None
+        self._order_pos: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.cols["id"])
 
     # -------------------------------------------------------------- building
 
-    def _derive(self) -> None:
-        """The sorted lists and numbers, from the columns (after a load)."""
+    def _derive(self, times: tuple[list[int], list[int | None]] | None = None) -> None:
+        """The sorted lists and numbers, from the columns (after a load or a bulk add);
+        ``times``: the completion and countersignature times in microseconds, if known."""
         cols = self.cols
         self.position = {rid: i for i, rid in enumerate(cols["id"])}
         if len(self.position) != len(cols["id"]):
             raise ValueError("a record is listed twice")
-        self._completed_us = [_us(datetime.fromisoformat(t)) for t in cols["completed"]]
-        self._consented_us = [
-            None if t is None else _us(datetime.fromisoformat(t)) for t in cols["consented"]
-        ]
+        if times is None:
+            times = (
+                [_us(datetime.fromisoformat(t)) for t in cols["completed"]],
+                [_optional_us(t) for t in cols["consented"]],
+            )
+        self._completed_us, self._consented_us = times
         self._order = sorted(zip((-t for t in self._completed_us), cols["id"], strict=True))
+        self._order_pos = None
         self._words.load(
             (word, i) for i, words in enumerate(cols["words"]) for word in words.split()
         )
@@ -252,12 +255,29 @@ class SearchIndex:
             else _us(datetime.fromisoformat(values["consented"]))
         )
         bisect.insort(self._order, (-completed, record_id))
+        self._order_pos = None
         for word in values["words"].split():
             self._words.add(word, at)
         self._refs.add(values["reference"].replace("-", ""), at)
         if values["chart"]:
             self._charts.add(values["chart"], at)
         self._dob.setdefault(values["dob"], []).append(at)
+
+    def extend(self, rows: list[dict[str, Any]]) -> None:
+        """Add many records' rows at once (a build): one sort instead of one per row."""
+        if len(rows) < TAIL_MAX:
+            for values in rows:
+                self.put(values)
+            return
+        cols = self.cols
+        for values in rows:
+            if values["id"] in self.position:
+                self.put(values)
+                continue
+            for name in COLUMNS:
+                cols[name].append(values[name])
+            self.position[values["id"]] = len(cols["id"]) - 1
+        self._derive()
 
     # -------------------------------------------------------------- the file
 
@@ -269,6 +289,8 @@ class SearchIndex:
                 "seq": self.seq,
                 "head": self.head,
                 "columns": self.cols,
+                "completed_us": self._completed_us,
+                "consented_us": self._consented_us,
             }
         )
 
@@ -291,21 +313,30 @@ class SearchIndex:
         count = len(cols["id"])
         if any(len(v) != count for v in cols.values()):
             raise ValueError("columns of different lengths")
-        for name in _STR_COLUMNS:
-            if not all(type(v) is str for v in cols[name]):
-                raise ValueError(f"{name} is not text")
-        for name in _INT_COLUMNS:
-            if not all(type(v) is int for v in cols[name]):
-                raise ValueError(f"{name} is not a number")
-        if not all(type(v) is bool for v in cols["substitute"]):
-            raise ValueError("substitute is not a flag")
-        if not all(v is None or type(v) is str for v in cols["consented"]):
-            raise ValueError("consented is not a time")
+        for names, allowed in (
+            (_STR_COLUMNS, {str}),
+            (_INT_COLUMNS, {int}),
+            (_BOOL_COLUMNS, {bool}),
+            (_OPT_COLUMNS, {str, type(None)}),
+        ):
+            for name in names:
+                if not set(map(type, cols[name])) <= allowed:
+                    raise ValueError(f"the column {name} holds a wrong type")
+        completed, consented = doc.get("completed_us"), doc.get("consented_us")
+        if (
+            not isinstance(completed, list)
+            or not isinstance(consented, list)
+            or len(completed) != count
+            or len(consented) != count
+            or not set(map(type, completed)) <= {int}
+            or not set(map(type, consented)) <= {int, type(None)}
+        ):
+            raise ValueError("the times are missing")
         index = cls()
         index.cols = cols
         index.seq = index.saved_seq = seq
         index.head = head
-        index._derive()
+        index._derive((completed, consented))
         return index
 
     # -------------------------------------------------------------- searching
@@ -377,8 +408,6 @@ class SearchIndex:
             counts[status] += len(members)
             if not query.statuses or status in query.statuses:
                 kept.extend(members)
-                for i in members:
-                    status_of[i] = status
         total = len(kept)
         end = query.offset + query.limit
         chosen = self._ordered(kept, query, status_of, end)
@@ -440,24 +469,23 @@ class SearchIndex:
     def _ordered(
         self, kept: list[int], query: RecordQuery, status_of: dict[int, ConsentStatus], end: int
     ) -> list[int]:
-        """``kept`` in the query's order (as far as ``end`` at least)."""
-        position = self.position
+        """``kept`` in the query's order (at least its first ``end``); ``status_of``: the
+        judged status of active consents (others have their base status)."""
+        completed, ids = self._completed_us, self.cols["id"]
         if query.sort is SortKey.COMPLETED_AT and query.descending:
+            if len(kept) * 8 < len(self):
+                return sorted(kept, key=lambda i: (-completed[i], ids[i]))
+            order = self._newest_first()
+            if len(kept) == len(self):
+                return order[:end]
             wanted = set(kept)
             newest: list[int] = []
-            if len(wanted) * 4 < len(self._order):
-                # Few: sort them by their keys.
-                completed = self._completed_us
-                ids = self.cols["id"]
-                return sorted(wanted, key=lambda i: (-completed[i], ids[i]))
-            for _, record_id in self._order:
-                i = position[record_id]
+            for i in order:
                 if i in wanted:
                     newest.append(i)
                     if len(newest) >= end:
                         break
             return newest
-        completed, ids = self._completed_us, self.cols["id"]
         base_order = sorted(kept, key=lambda i: (-completed[i], ids[i]))
         if query.sort is SortKey.COMPLETED_AT:
             base_order.sort(key=lambda i: completed[i], reverse=query.descending)
@@ -465,8 +493,18 @@ class SearchIndex:
             words = self.cols["words"]
             base_order.sort(key=lambda i: words[i], reverse=query.descending)
         else:
-            base_order.sort(key=lambda i: _STATUS_ORDER[status_of[i]], reverse=query.descending)
+            base = self.cols["base"]
+            base_order.sort(
+                key=lambda i: _STATUS_ORDER[status_of.get(i) or _STATUSES[base[i]]],
+                reverse=query.descending,
+            )
         return base_order
+
+    def _newest_first(self) -> list[int]:
+        if self._order_pos is None:
+            position = self.position
+            self._order_pos = [position[record_id] for _, record_id in self._order]
+        return self._order_pos
 
     def row(self, i: int) -> SearchRow:
         cols = self.cols
@@ -614,6 +652,7 @@ def _catch_up(store: TinyDBStore, index: SearchIndex, progress: Progress | None)
     done = 0
     first = records[0].seq if records else 0
     by_seq = {r.seq: r for r in records}
+    added: list[dict[str, Any]] = []
     if records:
         for seq, got in read_ahead(root, records[-1].seq, first):
             row = by_seq.get(seq)
@@ -639,7 +678,7 @@ def _catch_up(store: TinyDBStore, index: SearchIndex, progress: Progress | None)
             except EntryProblem as problem:
                 raise StoreCorrupt(f"{problem} {RESTORE_HINT}", path=problem.path) from None
             if row.record_id not in events_of:
-                index.put(values_of_record_json(raw.data()))
+                added.append(values_of_record_json(raw.data()))
                 done += 1
                 if progress is not None and done % PROGRESS_EVERY == 0:
                     progress(done, total)
@@ -648,10 +687,11 @@ def _catch_up(store: TinyDBStore, index: SearchIndex, progress: Progress | None)
         record = entry.model
         assert isinstance(record, ConsentRecord)
         events = [store._stored_event(r).event for r in event_rows]
-        index.put(values_of_row(SearchRow.of(record, fold(record, events))))
+        added.append(values_of_row(SearchRow.of(record, fold(record, events))))
         done += 1
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, total)
+    index.extend(added)
     index.seq, index.head = new[-1].seq, new[-1].sha256
     if progress is not None:
         progress(total, total)

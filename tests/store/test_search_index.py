@@ -12,6 +12,9 @@ import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+import consent_records.store.search as search_module
 from consent_records.lifecycle import ConsentRules, ConsentStatus
 from consent_records.model import (
     ConsentRecord,
@@ -128,7 +131,12 @@ def _expected(store: TinyDBStore, records: list[ConsentRecord]) -> list[SearchRo
     return [SearchRow.of(r, store.get(r.id).lifecycle) for r in records]
 
 
-def test_the_index_answers_what_evaluate_answers(store: TinyDBStore, store_dir: Path) -> None:
+@pytest.mark.parametrize("tail", [2000, 7])
+def test_the_index_answers_what_evaluate_answers(
+    store: TinyDBStore, store_dir: Path, tail: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tail=7: builds take the bulk path, and catching up re-sorts the prefix lists often.
+    monkeypatch.setattr(search_module, "TAIL_MAX", tail)
     rng = random.Random(9)
     records = _fill(store, 0, 60, rng)
     rules = ConsentRules(valid_days=300, history=HISTORY, expiring_within_days=120)
