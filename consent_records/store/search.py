@@ -118,6 +118,14 @@ def _us(moment: datetime) -> int:
     return (naive - datetime(1970, 1, 1)) // _MICRO - (offset // _MICRO if offset else 0)
 
 
+def _ints(value: Any, count: int, *, optional: bool = False) -> list[Any]:
+    """A saved list of ``count`` integers (or None where ``optional``); ValueError if not."""
+    allowed = {int, type(None)} if optional else {int}
+    if not isinstance(value, list) or len(value) != count or not set(map(type, value)) <= allowed:
+        raise ValueError("a saved list has the wrong length or types")
+    return value
+
+
 def _optional_us(text: str | None) -> int | None:
     return None if text is None else _us(datetime.fromisoformat(text))
 
@@ -139,6 +147,10 @@ class _Prefixes:
     def add(self, key: str, position: int) -> None:
         self.tail.append((key, position))
         if len(self.tail) > TAIL_MAX:
+            self.merge()
+
+    def merge(self) -> None:
+        if self.tail:
             self.load([*zip(self.keys, self.positions, strict=True), *self.tail])
 
     def remove_position(self, position: int, keys: Iterable[str]) -> None:
@@ -180,47 +192,64 @@ class SearchIndex:
         """The chain position the file on disk was written at."""
         self._completed_us: list[int] = []
         self._consented_us: list[int | None] = []
-        self._order: list[tuple[int, str]] = []
-        """(-completed microseconds, record id) sorted: newest first, ties by id."""
+        self._newest: list[int] = []
+        """Every position, newest first (ties by record id, as evaluate breaks them)."""
         self._words = _Prefixes()
         self._refs = _Prefixes()
         self._charts = _Prefixes()
-        self._dob: dict[str, list[int]] = {}
+        self._dob: dict[str, list[int]] | None = None
+        """Positions by date of birth, made on the first search by date."""
         self._by_base: dict[str, list[int]] | None = None
-        self._order_pos: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.cols["id"])
 
     # -------------------------------------------------------------- building
 
-    def _derive(self, times: tuple[list[int], list[int | None]] | None = None) -> None:
-        """The sorted lists and numbers, from the columns (after a load or a bulk add);
-        ``times``: the completion and countersignature times in microseconds, if known."""
+    def _derive(self, saved: dict[str, Any] | None = None) -> None:
+        """The numbers, order and sorted lists, from the columns (after a bulk add), or as
+        saved with them (``saved``, checked for shape: a cache, never trusted over the
+        entries, which a record's page always reads)."""
         cols = self.cols
+        count = len(cols["id"])
         self.position = {rid: i for i, rid in enumerate(cols["id"])}
-        if len(self.position) != len(cols["id"]):
+        if len(self.position) != count:
             raise ValueError("a record is listed twice")
-        if times is None:
-            times = (
-                [_us(datetime.fromisoformat(t)) for t in cols["completed"]],
-                [_optional_us(t) for t in cols["consented"]],
-            )
-        self._completed_us, self._consented_us = times
-        self._order = sorted(zip((-t for t in self._completed_us), cols["id"], strict=True))
-        self._order_pos = None
-        self._words.load(
-            (word, i) for i, words in enumerate(cols["words"]) for word in words.split()
-        )
-        self._refs.load((ref.replace("-", ""), i) for i, ref in enumerate(cols["reference"]))
-        self._charts.load((chart, i) for i, chart in enumerate(cols["chart"]) if chart)
-        self._dob = {}
-        for i, dob in enumerate(cols["dob"]):
-            self._dob.setdefault(dob, []).append(i)
-        for status in cols["base"]:
-            if status not in _STATUSES:
-                raise ValueError("unknown status")
         self._by_base = None
+        if saved is not None:
+            self._completed_us = _ints(saved["completed_us"], count)
+            self._consented_us = _ints(saved["consented_us"], count, optional=True)
+            self._newest = _ints(saved["newest"], count)
+            if len(set(self._newest)) != count or (
+                count and (max(self._newest) >= count or min(self._newest) < 0)
+            ):
+                raise ValueError("the order is not a permutation")
+            for name, prefixes in self._prefix_lists():
+                keys, positions = saved[f"{name}_keys"], saved[f"{name}_positions"]
+                if not isinstance(keys, list) or not set(map(type, keys)) <= {str}:
+                    raise ValueError(f"{name} keys are not text")
+                prefixes.keys = keys
+                prefixes.positions = _ints(positions, len(keys))
+                if keys and (max(prefixes.positions) >= count or min(prefixes.positions) < 0):
+                    raise ValueError(f"{name} points past the records")
+                prefixes.tail = []
+        else:
+            completed = [_us(datetime.fromisoformat(t)) for t in cols["completed"]]
+            self._completed_us = completed
+            self._consented_us = [_optional_us(t) for t in cols["consented"]]
+            ids = cols["id"]
+            self._newest = sorted(range(count), key=lambda i: (-completed[i], ids[i]))
+            self._words.load(
+                (word, i) for i, words in enumerate(cols["words"]) for word in words.split()
+            )
+            self._refs.load((ref.replace("-", ""), i) for i, ref in enumerate(cols["reference"]))
+            self._charts.load((chart, i) for i, chart in enumerate(cols["chart"]) if chart)
+        self._dob = None
+        if not set(cols["base"]) <= _STATUSES.keys():
+            raise ValueError("unknown status")
+
+    def _prefix_lists(self) -> tuple[tuple[str, _Prefixes], ...]:
+        return (("words", self._words), ("refs", self._refs), ("charts", self._charts))
 
     def put(self, values: dict[str, Any]) -> None:
         """Add a record's row, or replace it (its status changed)."""
@@ -254,14 +283,15 @@ class SearchIndex:
             if values["consented"] is None
             else _us(datetime.fromisoformat(values["consented"]))
         )
-        bisect.insort(self._order, (-completed, record_id))
-        self._order_pos = None
+        ids, times = cols["id"], self._completed_us
+        bisect.insort(self._newest, at, key=lambda i: (-times[i], ids[i]))
         for word in values["words"].split():
             self._words.add(word, at)
         self._refs.add(values["reference"].replace("-", ""), at)
         if values["chart"]:
             self._charts.add(values["chart"], at)
-        self._dob.setdefault(values["dob"], []).append(at)
+        if self._dob is not None:
+            self._dob.setdefault(values["dob"], []).append(at)
 
     def extend(self, rows: list[dict[str, Any]]) -> None:
         """Add many records' rows at once (a build): one sort instead of one per row."""
@@ -282,17 +312,21 @@ class SearchIndex:
     # -------------------------------------------------------------- the file
 
     def to_bytes(self) -> bytes:
-        return canonical_json(
-            {
-                "format": FORMAT,
-                "version": VERSION,
-                "seq": self.seq,
-                "head": self.head,
-                "columns": self.cols,
-                "completed_us": self._completed_us,
-                "consented_us": self._consented_us,
-            }
-        )
+        doc: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "seq": self.seq,
+            "head": self.head,
+            "columns": self.cols,
+            "completed_us": self._completed_us,
+            "consented_us": self._consented_us,
+            "newest": self._newest,
+        }
+        for name, prefixes in self._prefix_lists():
+            prefixes.merge()
+            doc[f"{name}_keys"] = prefixes.keys
+            doc[f"{name}_positions"] = prefixes.positions
+        return canonical_json(doc)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> SearchIndex:
@@ -322,21 +356,14 @@ class SearchIndex:
             for name in names:
                 if not set(map(type, cols[name])) <= allowed:
                     raise ValueError(f"the column {name} holds a wrong type")
-        completed, consented = doc.get("completed_us"), doc.get("consented_us")
-        if (
-            not isinstance(completed, list)
-            or not isinstance(consented, list)
-            or len(completed) != count
-            or len(consented) != count
-            or not set(map(type, completed)) <= {int}
-            or not set(map(type, consented)) <= {int, type(None)}
-        ):
-            raise ValueError("the times are missing")
         index = cls()
         index.cols = cols
         index.seq = index.saved_seq = seq
         index.head = head
-        index._derive((completed, consented))
+        try:
+            index._derive(doc)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"incomplete ({exc})") from None
         return index
 
     # -------------------------------------------------------------- searching
@@ -358,6 +385,10 @@ class SearchIndex:
         if search.chart_prefix:
             found |= self._charts.starting(search.chart_prefix)
         if search.date_of_birth is not None:
+            if self._dob is None:
+                self._dob = {}
+                for i, dob in enumerate(self.cols["dob"]):
+                    self._dob.setdefault(dob, []).append(i)
             found.update(self._dob.get(search.date_of_birth.isoformat(), ()))
         return found
 
@@ -501,10 +532,7 @@ class SearchIndex:
         return base_order
 
     def _newest_first(self) -> list[int]:
-        if self._order_pos is None:
-            position = self.position
-            self._order_pos = [position[record_id] for _, record_id in self._order]
-        return self._order_pos
+        return self._newest
 
     def row(self, i: int) -> SearchRow:
         cols = self.cols
