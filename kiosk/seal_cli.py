@@ -357,7 +357,7 @@ def _record_check(store: Any, info: dict[str, str]) -> tuple[bool, str]:
             "(the store or the PDF's origin must be examined)."
         )
     status = info.get("Status")
-    now = stored.status.value
+    now = stored.lifecycle.status.value  # the consent lifecycle, as the PDF printed it
     if status is not None and status != now:
         return False, (
             f"but it is OUTDATED: record {reference} was {status.replace('_', ' ')} when this "
