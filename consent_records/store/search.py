@@ -29,6 +29,7 @@ import bisect
 import contextlib
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
@@ -663,8 +664,12 @@ def _catch_up(store: TinyDBStore, index: SearchIndex, progress: Progress | None)
         ):
             raise ValueError("the index is not of this chain")
         new = _rows_since(store, index.seq)
-        touched = [r.record_id for r in new if r.kind == "event" and r.record_id is not None]
-        events_of = {rid: store._index.events_of(rid) for rid in dict.fromkeys(touched)}
+        touched = dict.fromkeys(
+            r.record_id for r in new if r.kind == "event" and r.record_id is not None
+        )
+        if len(touched) > 20:
+            store._index.full()  # then each lookup below is a dictionary's, not a byte scan
+        events_of = {rid: store._index.events_of(rid) for rid in touched}
         record_rows: dict[str, Row] = {}
         for rid in events_of:
             found = store._index.record_row(rid)
@@ -745,13 +750,20 @@ def prepare(store: TinyDBStore, progress: Progress | None = None) -> SearchIndex
 
 
 def save_on_close(store: TinyDBStore) -> None:
-    index = store.search_index
-    if isinstance(index, SearchIndex) and index.seq != index.saved_seq:
-        with contextlib.suppress(Exception):
-            _save_file(store, index)
+    with _THREADS:
+        index = store.search_index
+        if isinstance(index, SearchIndex) and index.seq != index.saved_seq:
+            with contextlib.suppress(Exception):
+                _save_file(store, index)
+
+
+_THREADS = threading.Lock()
 
 
 def search_store(
     store: TinyDBStore, query: RecordQuery, rules: ConsentRules, progress: Progress | None
 ) -> Page:
-    return prepare(store, progress).page(query, rules)
+    # One thread at a time builds, catches up or reads an index (a staff app searches from
+    # worker threads); another process is kept out by the store's lock where it matters.
+    with _THREADS:
+        return prepare(store, progress).page(query, rules)
