@@ -619,8 +619,14 @@ def _writable_store(args: argparse.Namespace) -> TinyDBStore:
     from kiosk.services import setup_logging
     from kiosk.settings import load_settings, resolve_config
 
-    load_settings(resolve_config(args.config))
+    settings = load_settings(resolve_config(args.config))
     data_dir = _data_dir(args)
+    if settings.store == "postgresql":
+        # The records are in the database; the data directory keeps the log and the keys.
+        from kiosk.pg_cli import open_configured_store
+
+        setup_logging(data_dir)
+        return open_configured_store(settings)  # type: ignore[no-any-return]
     _require_store(data_dir)
     store = open_store(data_dir)
     setup_logging(data_dir)
@@ -640,10 +646,14 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     store = _writable_store(args)
     try:
         data_dir = store.data_dir
-        public = load_public(data_dir / KEYS_DIR) if (data_dir / KEYS_DIR).is_dir() else None
+        # (On PostgreSQL the keys stay in this machine's data directory.)
+        keys_dir = (
+            _data_dir(args) if getattr(store, "backend", "") == "postgresql" else data_dir
+        ) / KEYS_DIR
+        public = load_public(keys_dir) if keys_dir.is_dir() else None
         if public is None:
             raise CommandError(
-                f"{data_dir.absolute()} has no checkpoint key yet; make one with "
+                f"{keys_dir.parent.absolute()} has no checkpoint key yet; make one with "
                 "`ims-kiosk keys init` first."
             )
         report, high_water = _verified(store, args)
@@ -652,7 +662,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 f"The store does not verify, so no checkpoint was signed: {report.problem}. "
                 "See docs/storage.md."
             )
-        signer = unseal(args.key or data_dir / KEYS_DIR / "checkpoint-key.json", _passphrase(
+        signer = unseal(args.key or keys_dir / "checkpoint-key.json", _passphrase(
             args, confirm=False
         ))  # fmt: skip
         if signer.public.fingerprint != public.fingerprint:
@@ -661,6 +671,9 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 f"key ({public.fingerprint}); nothing was signed."
             )
         checkpoint = signer.sign(report.chain_length, report.chain_head)
+        keep_key = getattr(store, "keep_public_key", None)
+        if keep_key is not None:  # a database keeps the public key with the chain
+            keep_key(public.fingerprint, (keys_dir / "checkpoint-key.pub").read_bytes())
         store.add_checkpoint(checkpoint)
     finally:
         store.close()
@@ -670,7 +683,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(checkpoint.line())
     print(
-        f"Signed entry {checkpoint.seq} of {data_dir.absolute()}. Keep the line above off the "
+        f"Signed entry {checkpoint.seq} of {_where(store)}. Keep the line above off the "
         "kiosk (write it down, print it or e-mail it to yourself); "
         "`ims-kiosk verify --expect '<the line>'` proves the store still holds it.",
         file=sys.stderr,

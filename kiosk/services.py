@@ -166,6 +166,10 @@ class KioskServices:
                 from kiosk.pg_cli import open_configured_store
 
                 self._store = open_configured_store(self.settings)
+                if self.data_dir.parent.is_dir():  # (the log, keys and marks stay local)
+                    from consent_records.store.layout import make_dir
+
+                    make_dir(self.data_dir)
             else:
                 from consent_records.store import open_store
 
@@ -210,11 +214,12 @@ class KioskServices:
         except (StoreError, OSError) as exc:
             log.error("archiving content %s failed: %s", self.content.sha256, exc)
             raise SaveFailed(str(exc)) from exc
-        for _attempt in range(5):
-            if not store.reference_exists(record.reference):
-                break
-            record = record.model_copy(update={"reference": new_reference()})
         try:
+            # (Inside the try: on a database server even this look-up can fail.)
+            for _attempt in range(5):
+                if not store.reference_exists(record.reference):
+                    break
+                record = record.model_copy(update={"reference": new_reference()})
             stored = store.save_record(ConsentRecord.model_validate(record.model_dump()))
         except StoreUnavailable as exc:
             log.error("saving record %s failed: %s", record.id, exc)

@@ -351,3 +351,25 @@ def test_without_a_clinic_the_demo_clinic_keeps_its_records_apart(
     settings = load_settings(resolve_config(None))
     assert settings.is_demo
     assert resolve_data_dir(None, settings) == tmp_path / "share" / "ims-kiosk" / "demo"
+
+
+def test_bulk_export_needs_an_admin_sign_in_outside_a_demo_store(
+    clinic_dir: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "export"
+    code, _, err = run(capsys, monkeypatch, "export", "--out", str(out))
+    assert code == 2 and "--user NAME" in err
+    code, _, err = run(
+        capsys, monkeypatch, "export", "--out", str(out), "--user", "pgagnon",
+        "--password-stdin", stdin=f"{PHYSIO_PW}\n",
+    )  # fmt: skip
+    assert code == 1 and "cannot export many PDFs" in err
+    code, out_text, err = run(
+        capsys, monkeypatch, "export", "--out", str(out), "--user", "office",
+        "--password-stdin", stdin=f"{ADMIN_PW}\n",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Exported 3 records" in out_text
