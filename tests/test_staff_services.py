@@ -496,3 +496,24 @@ def test_hostile_text_in_a_note_is_stored_clean(clinic: Clinic) -> None:
     assert view.timeline[-1].lines == ("[31mred[0m [bold]x[/] evil line",)
     with pytest.raises(ActionRefused, match="empty"):
         services.add_note(session, record.id, "\x1b\u202e  \n")
+
+
+def test_an_export_that_cannot_be_sealed_says_why_and_writes_nothing(
+    clinic: Clinic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consent_records.sealing import SealProblem
+    from kiosk.staff.errors import ExportProblem
+
+    record = clinic.record()
+    services = clinic.terminal()
+    session = sign_in(services, "jlee")
+
+    def expired(*args: object, **kwargs: object) -> bytes:
+        raise SealProblem("The clinic's seal certificate expired on 2026-01-01.")
+
+    monkeypatch.setattr(services.kiosk, "render_pdf", expired)
+    out = tmp_path / "r.pdf"
+    with pytest.raises(ExportProblem, match="expired"):
+        services.export_pdf(session, record.id, out)
+    assert not out.exists() and not list(tmp_path.glob("*r.pdf*"))
+    assert services.store.get(record.id).events == []
