@@ -7,19 +7,27 @@ what to do); the kiosk shows patients a gentler message and logs this one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from consent_records.audit import AccountEvent, AuditEvent, AuditPage, AuditQuery
+from consent_records.events import AnyEvent, actor_label
+from consent_records.lifecycle import STATUS_LABEL, ConsentRules, ConsentStatus
 from consent_records.model import (
     ConsentRecord,
-    RecordEvent,
     RecordSummary,
+    StoredEntry,
     StoredEvent,
     StoredRecord,
 )
+from consent_records.query import Page, RecordQuery
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called by anything slow (verify, backup, building an index)."""
 
 GENESIS_HASH = "0" * 64
 """The ``prev_sha256`` of the first entry in a chain."""
@@ -50,6 +58,72 @@ class StoreCorrupt(StoreError):
 
 class RecordNotFound(StoreError):
     """No record has that id or reference."""
+
+
+class ConflictingEvent(StoreError):
+    """Nothing was appended: the record (or account) is no longer as the caller saw it.
+
+    Another terminal appended an event first (two physiotherapists countersigning at once,
+    an admin disabling an account being changed elsewhere), or the record's status is not
+    one the caller allowed. ``str(error)`` is a sentence for the person at the screen
+    ("This record changed on another terminal: a countersignature by ... at ...; it is shown
+    now and nothing you entered was saved."). Show ``newer``, refresh, let them retry.
+
+    Attributes:
+        record_id: the record concerned (None for an account).
+        subject: the account concerned (None for a record).
+        newer: the events appended since the caller's view (chain order), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        record_id: str | None = None,
+        subject: str | None = None,
+        newer: Sequence[StoredEvent | StoredAudit] = (),
+        status: ConsentStatus | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.record_id = record_id
+        self.subject = subject
+        self.newer = tuple(newer)
+        self.status = status
+        """The record's base status now (records only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """The condition of a conditional append ("append only if ..."), checked under the
+    store's lock (or in the database transaction) against what is stored now.
+
+    ``last_event_id``: the newest event of the record (or account) must still be this one:
+    use :meth:`unchanged` with the :class:`StoredRecord` on screen (the record's own id
+    stands for "no events yet"), or the id of the newest account event shown. ``statuses``:
+    the record's base status (:func:`consent_records.lifecycle.fold`) must be one of these.
+    Either left ``None`` is not checked. A failed condition raises :class:`ConflictingEvent`.
+    """
+
+    last_event_id: str | None = None
+    statuses: frozenset[ConsentStatus] | None = None
+
+    @classmethod
+    def unchanged(cls, stored: StoredRecord) -> Expect:
+        """Append only if no event was added to the record since ``stored`` was read."""
+        return cls(last_event_id=stored.last_event_id)
+
+    @classmethod
+    def status_in(cls, statuses: Collection[ConsentStatus]) -> Expect:
+        return cls(statuses=frozenset(statuses))
+
+
+class StoredAudit(BaseModel):
+    """An audit entry (account, sign-in, view, search, export, verify, backup) as stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: AuditEvent
+    entry: StoredEntry
 
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -115,6 +189,12 @@ class VerifyReport(BaseModel):
 
     records: int
     events: int
+    """Record events (of both versions), not counting audit entries."""
+    audit: int = 0
+    """Audit entries (accounts, sign-ins, views, searches, exports, verify, backup)."""
+    accounts: int = 0
+    """Staff accounts whose stored password hash was checked against its audited
+    commitment."""
     chain_head: str
     chain_length: int = 0
     """Entries in the chain (the head's sequence number)."""
@@ -138,12 +218,72 @@ class VerifyReport(BaseModel):
         return f"{self.chain_length}:{self.chain_head}"
 
     def summary_line(self) -> str:
-        return f"{self.records} records, {self.events} events, chain head {self.chain_head}"
+        audit = f", {self.audit} audit entries" if self.audit else ""
+        return f"{self.records} records, {self.events} events{audit}, chain head {self.chain_head}"
+
+
+def check_expect(current: StoredRecord, expect: Expect) -> None:
+    """Raise :class:`ConflictingEvent` unless ``current`` (the record as stored now, read
+    under the lock or in the transaction) meets ``expect``: one wording for every backend."""
+    state = current.lifecycle
+    newer: list[StoredEvent] = []
+    if expect.last_event_id is not None and current.last_event_id != expect.last_event_id:
+        ids = [current.record.id, *(e.event.id for e in current.events)]
+        seen = ids.index(expect.last_event_id) if expect.last_event_id in ids else None
+        newer = current.events[seen:] if seen is not None else current.events[-1:]
+    elif expect.statuses is None or state.status in expect.statuses:
+        return
+    label = STATUS_LABEL[state.status]
+    if newer:
+        what = "; ".join(
+            f"{e.event.kind.value.replace('_', ' ')} by {actor_label(e.event)} at "
+            f"{e.event.at:%Y-%m-%d %H:%M}"
+            for e in newer[-3:]
+        )
+        sentence = (
+            f"This record was changed on another terminal while it was open ({what}); it is "
+            f"now {label}. Nothing you entered was saved: look at the record again, then retry."
+        )
+    else:
+        sentence = (
+            f"This record is now {label}, so this can no longer be recorded on it. Nothing was "
+            "saved: look at the record again."
+        )
+    raise ConflictingEvent(sentence, record_id=current.record.id, newer=newer, status=state.status)
+
+
+def account_conflict(subject: str, newer: Sequence[StoredAudit]) -> ConflictingEvent:
+    """The refusal of a stale account change (``newer``: the account events appended since
+    the caller's view): one wording for every backend."""
+    what = "; ".join(
+        f"{s.event.kind.value.replace('_', ' ')} by {s.event.actor.label} at {s.event.at:%H:%M}"
+        for s in newer[-3:]
+    )
+    return ConflictingEvent(
+        f"The account {subject} was changed on another terminal meanwhile ({what}). Nothing "
+        "was saved: look at it again, then retry.",
+        subject=subject,
+        newer=newer,
+    )
 
 
 @runtime_checkable
 class ConsentStore(Protocol):
-    """Append-only storage of consent records and their events, hash-chained."""
+    """Append-only storage of consent records, their events and the audit log, hash-chained.
+
+    One chain holds three kinds of entry: **records** (what the kiosk signed), **record
+    events** (version 1 :class:`consent_records.model.RecordEvent` or version 2
+    :data:`consent_records.events.LifecycleEvent`: exports, discussions, countersignatures,
+    declines, withdrawals, notes, re-consent links) and **audit entries**
+    (:data:`consent_records.audit.AuditEvent`: staff accounts, sign-ins, record views,
+    searches, audit exports, verify, backup). Every method sees what other processes
+    appended before it was called (a kiosk and a staff app share one store); nothing is
+    cached across calls that another process could have changed.
+
+    Contract tests: ``tests/store/test_contract.py`` runs against every backend.
+    """
+
+    # ------------------------------------------------------------------ writing
 
     def save_record(self, record: ConsentRecord) -> StoredRecord:
         """Store a new record durably; return it with its chain entry.
@@ -154,17 +294,61 @@ class ConsentStore(Protocol):
         """
         ...
 
-    def append_event(self, event: RecordEvent) -> StoredEvent:
-        """Append a later fact about an existing record.
+    def append_event(self, event: AnyEvent, *, expect: Expect | None = None) -> StoredEvent:
+        """Append a later fact about an existing record, atomically with its checks.
+
+        Under the lock (or in one transaction): the record's events are read, ``expect`` is
+        checked, and a version-2 event is checked against the consent lifecycle
+        (:func:`consent_records.lifecycle.check` on the record folded through its events),
+        so two terminals can never both countersign. Version-1 events are appended as they
+        are (the kiosk and older commands write them).
 
         Raises:
             RecordNotFound: ``event.record_id`` is not stored.
+            ConflictingEvent: ``expect`` does not hold; nothing was appended.
+            consent_records.lifecycle.TransitionRefused: the event makes no sense for the
+                record as it stands (a second countersignature); nothing was appended.
             StoreUnavailable: nothing was stored.
+            ValueError: an entry with the event's id exists.
         """
         ...
 
+    def append_audit(
+        self,
+        *events: AuditEvent,
+        expect: Expect | None = None,
+        credential: str | None = None,
+    ) -> list[StoredAudit]:
+        """Append audit entries, in order, each checked before any is written.
+
+        Every check (ids, accounts, records, ``expect``) passes for all of them before the
+        first is written; if a write then fails (a full disk), the entries written before it
+        stand, the error says so, and a credential is put back only when none was written.
+
+        Account events must name an account that exists (``AccountCreated`` one that does
+        not), else :class:`ConflictingEvent`. ``expect.last_event_id`` is compared with the
+        newest account event of the (single) account the events are about.
+
+        ``credential``: the argon2id PHC string a ``PasswordSet`` among ``events`` commits
+        to (its ``credential_sha256`` must be its SHA-256, else ValueError). The store keeps
+        it outside the chain (never in an entry), written before the events and put back as
+        it was if they cannot be appended, so the credential and the chain always agree.
+
+        Raises:
+            ConflictingEvent, StoreUnavailable, ValueError (as :meth:`append_event`).
+        """
+        ...
+
+    def credential(self, user_name: str) -> str | None:
+        """The stored PHC string of an account's password, or None."""
+        ...
+
+    # ------------------------------------------------------------------ reading
+
     def get(self, record_id: str) -> StoredRecord:
-        """A record with its events and the current chain head. Raises RecordNotFound."""
+        """A record with its events (chain order) and the current chain head; its
+        ``lifecycle`` and ``standing(now, rules)`` give the derived status. Raises
+        RecordNotFound."""
         ...
 
     def find_reference(self, reference: str) -> StoredRecord:
@@ -177,12 +361,44 @@ class ConsentStore(Protocol):
         """The newest records first (by completion time)."""
         ...
 
+    def search(
+        self,
+        query: RecordQuery,
+        rules: ConsentRules | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Page:
+        """One page of records: exactly :func:`consent_records.query.evaluate` over every
+        record's :class:`~consent_records.query.SearchRow`, with statuses judged with
+        ``rules`` (defaults: 365 days, no content history). ``progress`` is called while an
+        index is built or caught up (the first search of a process may build one)."""
+        ...
+
+    def account_events(self, user_name: str | None = None) -> list[AccountEvent]:
+        """Staff account and sign-in events in chain order (one account's, or every
+        account's): what ``kiosk.auth.accounts.fold_accounts`` and the throttle fold."""
+        ...
+
+    def audit(self, query: AuditQuery) -> AuditPage:
+        """One page of the audit log: exactly :func:`consent_records.audit.evaluate_audit`
+        over every record event and audit entry."""
+        ...
+
     def count(self) -> tuple[int, int]:
-        """(records, events) stored."""
+        """(records, record events) stored; audit entries are not counted here."""
+        ...
+
+    def audit_count(self) -> int:
+        """Audit entries stored."""
         ...
 
     def chain_head(self) -> str:
         """The hash of the newest entry (``GENESIS_HASH`` when empty)."""
+        ...
+
+    def chain_length(self) -> int:
+        """The number of entries in the chain (the head's sequence number). Cheap: a staff
+        app may poll it to notice another terminal's entries."""
         ...
 
     def archive_content(self, sha256: str, canonical_json: bytes) -> None:
@@ -193,9 +409,7 @@ class ConsentStore(Protocol):
         """The archived content with that hash, or None when it was never archived."""
         ...
 
-    def chain_length(self) -> int:
-        """The number of entries in the chain (the head's sequence number)."""
-        ...
+    # ------------------------------------------------------------------ integrity
 
     def verify(
         self,
@@ -204,8 +418,9 @@ class ConsentStore(Protocol):
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
         """Re-hash every entry of one consistent state (the chain up to a head taken under
-        the lock); check the content archive, the stored checkpoints and ``expect``; name the
-        first problem. Never writes anything."""
+        the lock): records, record events and audit entries; check the content archive,
+        the stored credentials against their audited commitments, the stored checkpoints
+        and ``expect``; name the first problem. Never writes anything."""
         ...
 
     def check_integrity(self, progress: Callable[[int, int], None] | None = None) -> None:
@@ -230,7 +445,8 @@ class ConsentStore(Protocol):
     def backup(
         self, out_dir: Path, *, progress: Callable[[int, int], None] | None = None
     ) -> VerifyReport:
-        """Write a consistent copy (taken under the lock) to ``out_dir``; verify it."""
+        """Write a consistent copy (taken under the lock) to ``out_dir``: everything a
+        restore needs (entries, content, credentials, checkpoints, keys); verify it."""
         ...
 
     def close(self) -> None: ...

@@ -19,7 +19,9 @@ from typing import Any, Literal
 
 from consent_records.base import GENESIS_HASH
 
-EntryKind = Literal["record", "event"]
+EntryKind = Literal["record", "event", "audit"]
+"""A kiosk record, a later event about a record, or an audit entry (accounts, sign-ins,
+views, searches, exports, verify, backup)."""
 
 __all__ = [
     "GENESIS_HASH",

@@ -45,6 +45,7 @@ from consent_records.model import (
     Reference,
     Sha256Hex,
     ShortText,
+    _rebuild_stored_models,
     new_record_id,
 )
 
@@ -377,6 +378,21 @@ def actor_label(event: AnyEvent) -> str:
     return event.actor if isinstance(event, RecordEvent) else event.actor.label
 
 
+def actor_key(event: AnyEvent) -> str:
+    """Who did it, as an audit query names them: a staff user name, ``<type>:<name>`` for a
+    process without a staff login (``kiosk:front-desk``, ``os_user:alice``), or a version-1
+    event's actor string."""
+    if isinstance(event, RecordEvent):
+        return event.actor
+    return actor_key_of(event.actor)
+
+
+def actor_key_of(actor: StaffActor | SystemActor) -> str:
+    return actor.user if isinstance(actor, StaffActor) else f"{actor.type}:{actor.name}"
+
+
+_rebuild_stored_models()
+
 __all__ = [
     "EVENT_SCHEMA_VERSION",
     "Actor",
@@ -404,6 +420,8 @@ __all__ = [
     "UnknownEventVersion",
     "UserName",
     "Withdrawn",
+    "actor_key",
+    "actor_key_of",
     "actor_label",
     "event_kind",
     "parse_event",

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,12 @@ from pydantic import (
 )
 
 from consent_records.sanitize import NAME_MAX, NOTE_MAX, SHORT_MAX, clean_text
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from consent_records.events import AnyEvent
+    from consent_records.lifecycle import ConsentRules, Lifecycle, Standing
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -366,16 +372,24 @@ class RecordEvent(Model):
     details: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
-def status_after(status: RecordStatus, kinds: Iterable[EventKind]) -> RecordStatus:
-    """``status`` folded forward through event kinds, in order."""
+def status_after(status: RecordStatus, kinds: Iterable[str]) -> RecordStatus:
+    """``status`` folded forward through event kinds (either schema version), in order.
+
+    The version-1 status (kept for the kiosk's PDF); the consent lifecycle is
+    :func:`consent_records.lifecycle.fold`.
+    """
     for kind in kinds:
-        status = EVENT_STATUS.get(kind, status)
+        if kind in _V1_KINDS:
+            status = EVENT_STATUS.get(EventKind(kind), status)
     return status
 
 
-def current_status(record: ConsentRecord, events: Iterable[RecordEvent]) -> RecordStatus:
-    """The record's status after its events, in order."""
-    return status_after(record.status, (event.kind for event in events))
+_V1_KINDS = frozenset(kind.value for kind in EventKind)
+
+
+def current_status(record: ConsentRecord, events: Iterable[RecordEvent | AnyEvent]) -> RecordStatus:
+    """The record's version-1 status after its events, in order."""
+    return status_after(record.status, (event.kind.value for event in events))
 
 
 class StoredEntry(Model):
@@ -400,11 +414,30 @@ class StoredRecord(Model):
 
     @property
     def status(self) -> RecordStatus:
+        """The version-1 status (see :attr:`lifecycle` for the consent lifecycle)."""
         return current_status(self.record, (e.event for e in self.events))
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The record folded through its events (:func:`consent_records.lifecycle.fold`)."""
+        from consent_records.lifecycle import fold
+
+        return fold(self.record, (e.event for e in self.events))
+
+    def standing(self, now: datetime, rules: ConsentRules | None = None) -> Standing:
+        """The derived status at ``now`` (expiry and re-consent judged with ``rules``)."""
+        return self.lifecycle.standing(now, rules)
+
+    @property
+    def last_event_id(self) -> str:
+        """The newest event's id, or the record's own id when it has none: what
+        :class:`consent_records.base.Expect` compares to refuse a stale action."""
+        return self.events[-1].event.id if self.events else self.record.id
 
 
 class StoredEvent(Model):
-    event: RecordEvent
+    event: AnyEvent
+    """A version-1 :class:`RecordEvent` or a version-2 event (:mod:`consent_records.events`)."""
     entry: StoredEntry
 
 
@@ -440,4 +473,15 @@ def record_from_json(data: Any) -> ConsentRecord:
     return ConsentRecord.model_validate(data)
 
 
-StoredRecord.model_rebuild()
+def _rebuild_stored_models() -> None:
+    """Resolve ``StoredEvent.event`` (a union defined in consent_records.events, which
+    imports this module): called at the end of that module."""
+    from consent_records.events import AnyEvent
+
+    StoredEvent.model_rebuild(_types_namespace={"AnyEvent": AnyEvent})
+    StoredRecord.model_rebuild(_types_namespace={"AnyEvent": AnyEvent})
+
+
+# consent_records.events imports this module; importing it here (after every name it needs
+# exists) makes sure StoredEvent is complete whichever module is imported first.
+import consent_records.events  # noqa: E402, F401

@@ -47,6 +47,10 @@ BYTES_RESERVED = 16384
 token with its own chain); reserving it skips pyHanko's trial signature."""
 
 
+_OPENED: dict[tuple[str, str], Any] = {}
+"""Seal keys opened in this process, by (SHA-256 of the key file, of the passphrase)."""
+
+
 class SealProblem(Exception):
     """Sealing failed; a sentence for the person (nothing was written)."""
 
@@ -77,6 +81,7 @@ class Sealer:
 
         self.identity = identity
         self.tsa_url = tsa_url
+        self._key = private_key
         der = private_key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
@@ -97,11 +102,45 @@ class Sealer:
 
     @classmethod
     def open(cls, identity: SealIdentity, passphrase: str, *, tsa_url: str | None = None) -> Sealer:
-        """Unseal the seal key beside ``identity`` (scrypt: about a quarter of a second)."""
-        key = unseal_private(
-            identity.keys_dir / SEAL_KEY, identity.seal_cert, passphrase, "clinic seal key"
+        """Unseal the seal key beside ``identity`` (scrypt: about a quarter of a second,
+        once per process: the opened key is kept for the same key file and passphrase)."""
+        import hashlib
+
+        from consent_records.sealkeys import read_key_file
+
+        path = identity.keys_dir / SEAL_KEY
+        blob = read_key_file(path, "clinic seal key")
+        cache_key = (
+            hashlib.sha256(blob).hexdigest(),
+            hashlib.sha256(passphrase.encode("utf-8")).hexdigest(),
         )
+        key = _OPENED.get(cache_key)
+        if key is None:
+            key = unseal_private(path, identity.seal_cert, passphrase, "clinic seal key")
+            _OPENED[cache_key] = key
         return cls(identity, key, tsa_url=tsa_url)
+
+    def private_der(self) -> bytes:
+        """The seal key as PKCS#8 DER, for this process's own export workers only."""
+        from cryptography.hazmat.primitives import serialization
+
+        der: bytes = self._key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return der
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        """A detached signature of ``data`` by the seal key (DER: ECDSA with SHA-256, or
+        RSA PKCS#1 v1.5 with SHA-256), as ``openssl dgst -sha256 -verify`` checks it."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        signature: bytes = self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return signature
 
     @property
     def level(self) -> str:

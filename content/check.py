@@ -47,8 +47,19 @@ class Report:
     seeds_checked: bool = False
 
     @property
+    def released_as(self) -> str | None:
+        """The hash the current version was released with, when the content differs."""
+        revisions = self.loaded.history.revisions
+        recorded = revisions[0].sha256 if revisions else None
+        return recorded if recorded not in (None, self.loaded.sha256) else None
+
+    @property
     def ok(self) -> bool:
-        return all(score.passes for score in self.scores) and not self.copied
+        return (
+            all(score.passes for score in self.scores)
+            and not self.copied
+            and self.released_as is None
+        )
 
 
 def _variants(bundle: ContentBundle) -> list[ContentBundle]:
@@ -122,6 +133,12 @@ def format_report(report: Report) -> list[str]:
         f"substitute's wording, each province, each clinic setting). Limits: Flesch-Kincaid "
         f"{FK_MAX:g}, SMOG {SMOG_MAX:g}; both formulas are good to about 1.5 grades.",
     ]
+    if report.released_as is not None:
+        lines.append(
+            f"The content differs from what version {bundle.version} was released as "
+            f"(SHA-256 {report.released_as}): a change a patient could see needs a new "
+            "version in manifest.yaml, with one line under changes saying what changed."
+        )
     if report.seeds_checked:
         if report.copied:
             lines.append(f"Text copied from the source documents ({COPY_RUN} words or more):")

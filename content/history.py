@@ -50,6 +50,10 @@ class ContentRevision(BaseModel):
         str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\n\r]+$")
     ]
     """One line a physiotherapist can read to the patient."""
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """The SHA-256 of the content as released under this version (the hash records carry).
+    ``content check`` fails when the current version's content no longer has it: a change a
+    patient could see needs a new version. Left out of a version not yet released."""
 
 
 class ContentHistory(BaseModel):

@@ -2,7 +2,8 @@
 
 Under the lock (a moment) it takes the chain's length, the index lines, the content names,
 the checkpoints and the public key; then, without the lock, it copies those write-once files
-(opened without following links, created owner-only), writes a fresh index and marker,
+and the staff credential file (opened without following links, created owner-only), writes
+a fresh index and marker,
 syncs, and verifies the copy. Saves continue meanwhile; they are not in this backup.
 
 The target must be a new or empty folder whose parent exists (a mistyped path is an error,
@@ -21,6 +22,7 @@ from consent_records.base import StoreError, StoreUnavailable, VerifyReport
 from consent_records.store.layout import (
     CHECKPOINTS_NAME,
     CONTENT_DIR,
+    CREDENTIALS_NAME,
     ENTRIES_DIR,
     INDEX_NAME,
     KEYS_DIR,
@@ -28,7 +30,9 @@ from consent_records.store.layout import (
     MARKER_NAME,
     MAX_CHECKPOINTS_BYTES,
     MAX_CONTENT_BYTES,
+    MAX_CREDENTIALS_BYTES,
     MAX_ENTRY_BYTES,
+    STAFF_DIR,
     FileRefused,
     entry_path,
     make_dir,
@@ -104,6 +108,14 @@ def backup_store(
             if CHECKPOINTS_NAME in extras
             else None
         )
+        # The staff password hashes change in place (a reset, a rehash): copied under the
+        # lock, so they match the chain copied (verify checks each against the chain).
+        try:
+            credential_bytes: bytes | None = read_file(
+                root / CREDENTIALS_NAME, MAX_CREDENTIALS_BYTES
+            )
+        except FileNotFoundError:
+            credential_bytes = None
     # Entry and content files are written once and never change: copied without the lock.
     try:
         make_dir(out)
@@ -120,6 +132,9 @@ def backup_store(
             _copy(root / CONTENT_DIR / name, out / CONTENT_DIR / name, MAX_CONTENT_BYTES)
         if checkpoint_bytes is not None:
             write_new_private(out / CHECKPOINTS_NAME, checkpoint_bytes)
+        if credential_bytes is not None:
+            make_dir(out / STAFF_DIR)
+            write_new_private(out / CREDENTIALS_NAME, credential_bytes)
         for name in extras:
             if name.startswith(KEYS_DIR):
                 make_dir(out / KEYS_DIR)

@@ -22,30 +22,57 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
+from consent_records.audit import (
+    ACCOUNT_KINDS,
+    AccountEvent,
+    AuditEvent,
+    AuditItem,
+    AuditKind,
+    AuditPage,
+    AuditQuery,
+    PasswordSet,
+    audit_item,
+    audit_matches,
+    audit_record_id,
+    audit_subject,
+)
 from consent_records.base import (
     GENESIS_HASH,
     Anchor,
     Checkpoint,
+    ConflictingEvent,
+    Expect,
     RecordNotFound,
     StoreCorrupt,
+    StoredAudit,
     StoreError,
     StoreUnavailable,
     VerifyReport,
+    account_conflict,
+    check_expect,
 )
 from consent_records.chain import EntryKind, encode_entry, is_sha256_hex, sha256_hex
+from consent_records.events import AnyEvent
+from consent_records.lifecycle import ConsentRules, check
 from consent_records.model import (
     ConsentRecord,
-    EventKind,
     RecordEvent,
     RecordSummary,
+    StoredEntry,
     StoredEvent,
     StoredRecord,
     normalise_reference,
     status_after,
     summarise,
 )
+from consent_records.query import Page, RecordQuery
 from consent_records.storage import atomic_write_bytes, fsync_dir, sweep_temp_files, write_all
 from consent_records.store import checkpoints as checkpoint_file
+from consent_records.store.credentials import (
+    CredentialProblem,
+    read_credentials,
+    write_credentials,
+)
 from consent_records.store.entries import (
     Entry,
     EntryProblem,
@@ -60,6 +87,7 @@ from consent_records.store.layout import (
     BLOCK,
     CHECKPOINTS_NAME,
     CONTENT_DIR,
+    CREDENTIALS_NAME,
     DIR_MODE,
     ENTRIES_DIR,
     FILE_MODE,
@@ -74,6 +102,8 @@ from consent_records.store.layout import (
     MAX_CONTENT_BYTES,
     MAX_INDEX_BYTES,
     MAX_MARKER_BYTES,
+    SEARCH_DIR,
+    STAFF_DIR,
     FileRefused,
     check_dir,
     content_path,
@@ -116,6 +146,9 @@ class IndexFarBehind(Exception):
     """More entry files lie beyond the index than an open catches up under the lock."""
 
 
+_ACCOUNT_KIND_VALUES = frozenset(kind.value for kind in ACCOUNT_KINDS)
+
+
 def store_exists(data_dir: Path) -> bool:
     """Whether ``data_dir`` holds a store (commands that only read must not create one)."""
     return os.path.lexists(Path(data_dir) / MARKER_NAME)
@@ -143,6 +176,10 @@ class TinyDBStore:
         self._opened_read_only = read_only
         self._archived: set[str] = set()
         self._closed = False
+        self._models: dict[int, tuple[ConsentRecord | AnyEvent | AuditEvent, str]] = {}
+        """Events and audit entries read so far, by chain position (with their hash)."""
+        self.search_index: Any = None
+        """The records browser's index (consent_records.store.search), loaded on first use."""
 
     # ----------------------------------------------------------------- opening
 
@@ -206,7 +243,7 @@ class TinyDBStore:
 
     def _check_dirs(self) -> None:
         try:
-            for name in (ENTRIES_DIR, CONTENT_DIR, KEYS_DIR, LOGS_DIR):
+            for name in (ENTRIES_DIR, CONTENT_DIR, KEYS_DIR, LOGS_DIR, STAFF_DIR, SEARCH_DIR):
                 check_dir(self._root / name)
             entries = self._root / ENTRIES_DIR
             if entries.is_dir():
@@ -248,6 +285,9 @@ class TinyDBStore:
 
     def _sweep_dirs(self) -> list[Path]:
         dirs = [self._root, self._root / CONTENT_DIR, self._root / ENTRIES_DIR]
+        dirs += [
+            self._root / name for name in (STAFF_DIR, SEARCH_DIR) if check_dir(self._root / name)
+        ]
         try:
             blocks = sorted(
                 d for d in os.listdir(self._root / ENTRIES_DIR) if not d.startswith(".")
@@ -481,7 +521,10 @@ class TinyDBStore:
     # ----------------------------------------------------------------- writing
 
     def _commit(
-        self, kind: EntryKind, data: dict[str, Any], model: ConsentRecord | RecordEvent
+        self,
+        kind: EntryKind,
+        data: dict[str, Any],
+        model: ConsentRecord | AnyEvent | AuditEvent,
     ) -> Entry:
         """Write the next entry file (the commit point). Under the lock; raises OSError."""
         seq = self._index.count + 1
@@ -581,17 +624,24 @@ class TinyDBStore:
             record=record, entry=entry.stored_entry, events=[], chain_head=head, chain_length=length
         )
 
-    def append_event(self, event: RecordEvent) -> StoredEvent:
+    def append_event(self, event: AnyEvent, *, expect: Expect | None = None) -> StoredEvent:
         doing = f"saving event {event.id} of record {event.record_id}"
         data = event.model_dump(mode="json")
         try:
             with self._locked(write=True, doing=doing):
                 self._writable_or_raise(doing)
                 self._refresh()
-                if self._index.record_row(event.record_id) is None:
+                row = self._index.record_row(event.record_id)
+                if row is None:
                     raise RecordNotFound(f"No consent record has the id {event.record_id}.")
                 if self._index.find_id(event.id) is not None:
                     raise ValueError(f"an entry with id {event.id} is already stored")
+                if expect is not None or not isinstance(event, RecordEvent):
+                    current = self._stored_record(row, self._index.events_of(row.id), self._head())
+                    if expect is not None:
+                        check_expect(current, expect)
+                    if not isinstance(event, RecordEvent):
+                        check(current.lifecycle, event)
                 try:
                     entry = self._commit("event", data, event)
                 except OSError as exc:
@@ -601,6 +651,112 @@ class TinyDBStore:
             raise
         log.info("saved event %s of record %s as entry %d", event.id, event.record_id, entry.seq)
         return StoredEvent(event=event, entry=entry.stored_entry)
+
+    def append_audit(
+        self,
+        *events: AuditEvent,
+        expect: Expect | None = None,
+        credential: str | None = None,
+    ) -> list[StoredAudit]:
+        if not events:
+            return []
+        password_sets = [e for e in events if isinstance(e, PasswordSet)]
+        if credential is not None and (
+            len(password_sets) != 1
+            or password_sets[0].credential_sha256 != sha256_hex(credential.encode("utf-8"))
+        ):
+            raise ValueError(
+                "a credential is stored with exactly one PasswordSet that commits to it"
+            )
+        subjects = {audit_subject(e) for e in events}
+        if expect is not None and (len(subjects) != 1 or None in subjects):
+            raise ValueError("an expectation applies to the events of one account")
+        doing = f"saving {len(events)} audit entr{'y' if len(events) == 1 else 'ies'}"
+        datas = [event.model_dump(mode="json") for event in events]
+        stored: list[StoredAudit] = []
+        try:
+            with self._locked(write=True, doing=doing):
+                self._writable_or_raise(doing)
+                self._refresh()
+                self._check_audit(events, expect)
+                restore: dict[str, str] | None = None
+                if credential is not None:
+                    subject = password_sets[0].subject
+                    restore = self._credentials()
+                    updated = {**restore, subject: credential}
+                    try:
+                        write_credentials(self._root, updated)
+                    except OSError as exc:
+                        raise unavailable(self._root, exc, doing) from None
+                try:
+                    for event, data in zip(events, datas, strict=True):
+                        entry = self._commit("audit", data, event)
+                        stored.append(StoredAudit(event=event, entry=entry.stored_entry))
+                except OSError as exc:
+                    if restore is not None and not stored:
+                        try:
+                            write_credentials(self._root, restore)
+                        except OSError:
+                            log.error("could not put the staff credential file back")
+                    raise unavailable(self._root, exc, doing) from None
+        except StoreError as exc:
+            log.error("%s failed: %s", doing, exc)
+            raise
+        for item in stored:
+            log.info("saved audit %s as entry %d", item.event.kind.value, item.entry.seq)
+        return stored
+
+    def _check_audit(self, events: Sequence[AuditEvent], expect: Expect | None) -> None:
+        """Under the lock: every id new, every account named exists (or is being created),
+        every record named exists, and ``expect`` holds."""
+        index = self._index
+        created: set[str] = set()
+        for event in events:
+            if index.find_id(event.id) is not None:
+                raise ValueError(f"an entry with id {event.id} is already stored")
+            record_id = audit_record_id(event)
+            if record_id is not None and index.record_row(record_id) is None:
+                raise RecordNotFound(f"No consent record has the id {record_id}.")
+            subject = audit_subject(event)
+            if subject is None:
+                continue
+            exists = subject in created or any(
+                row.event_kind == AuditKind.ACCOUNT_CREATED for row in index.subject_rows(subject)
+            )
+            if event.kind is AuditKind.ACCOUNT_CREATED:
+                if exists:
+                    raise ConflictingEvent(
+                        f"There is already an account named {subject} (accounts are never "
+                        "deleted, so a name is never reused). Choose another user name.",
+                        subject=subject,
+                    )
+                created.add(subject)
+            elif not exists:
+                raise ConflictingEvent(f"There is no account named {subject}.", subject=subject)
+        if expect is not None and expect.last_event_id is not None:
+            subject = audit_subject(events[0])
+            assert subject is not None
+            rows = [r for r in index.subject_rows(subject) if r.event_kind in _ACCOUNT_KIND_VALUES]
+            last = rows[-1].id if rows else None
+            if last != expect.last_event_id:
+                seen = next((i for i, r in enumerate(rows) if r.id == expect.last_event_id), None)
+                newer = rows[seen + 1 :] if seen is not None else rows[-1:]
+                raise account_conflict(subject, [self._stored_audit(r) for r in newer])
+
+    def credential(self, user_name: str) -> str | None:
+        with self._locked(write=False, doing="reading staff credentials"):
+            return self._credentials().get(user_name)
+
+    def _credentials(self) -> dict[str, str]:
+        try:
+            return read_credentials(self._root)
+        except CredentialProblem as exc:
+            path = self._root / CREDENTIALS_NAME
+            raise StoreCorrupt(f"{exc}. {RESTORE_HINT}", path=path) from None
+        except FileRefused as exc:
+            raise refused(exc) from None
+        except OSError as exc:
+            raise unreadable(self._root, self._root / CREDENTIALS_NAME, exc) from None
 
     def archive_content(self, sha256: str, canonical_json: bytes) -> None:
         if sha256_hex(canonical_json) != sha256:
@@ -714,19 +870,37 @@ class TinyDBStore:
     def _stored_record(self, row: Row, events: list[Row], head: tuple[str, int]) -> StoredRecord:
         entry = self._load_row(row)
         assert isinstance(entry.model, ConsentRecord)
-        stored_events: list[StoredEvent] = []
-        for event_row in events:
-            event_entry = self._load_row(event_row)
-            assert isinstance(event_entry.model, RecordEvent)
-            stored_events.append(
-                StoredEvent(event=event_entry.model, entry=event_entry.stored_entry)
-            )
+        stored_events = [self._stored_event(event_row) for event_row in events]
         return StoredRecord(
             record=entry.model,
             entry=entry.stored_entry,
             events=stored_events,
             chain_head=head[0],
             chain_length=head[1],
+        )
+
+    def _cached_model(self, row: Row) -> tuple[ConsentRecord | AnyEvent | AuditEvent, str]:
+        """An event or audit entry's model (entries never change: kept once read)."""
+        found = self._models.get(row.seq)
+        if found is None or found[1] != row.sha256:
+            entry = self._load_row(row)
+            found = self._models[row.seq] = (entry.model, entry.sha256)
+        return found
+
+    def _stored_event(self, row: Row) -> StoredEvent:
+        model, _ = self._cached_model(row)
+        assert row.kind == "event" and not isinstance(model, ConsentRecord)
+        return StoredEvent(
+            event=model,
+            entry=StoredEntry(seq=row.seq, sha256=row.sha256, prev_sha256=row.prev_sha256),
+        )
+
+    def _stored_audit(self, row: Row) -> StoredAudit:
+        model, _ = self._cached_model(row)
+        assert row.kind == "audit"
+        return StoredAudit(
+            event=model,
+            entry=StoredEntry(seq=row.seq, sha256=row.sha256, prev_sha256=row.prev_sha256),
         )
 
     def get(self, record_id: str) -> StoredRecord:
@@ -770,8 +944,7 @@ class TinyDBStore:
             entry = self._load_row(row)
             assert isinstance(entry.model, ConsentRecord)
             status = status_after(
-                entry.model.status,
-                (EventKind(kind) for kind in kinds[row.seq] if kind is not None),
+                entry.model.status, (kind for kind in kinds[row.seq] if kind is not None)
             )
             summaries.append(summarise(entry.model).model_copy(update={"status": status}))
         return summaries
@@ -780,7 +953,52 @@ class TinyDBStore:
         with self._locked(write=False):
             self._refresh()
             records = self._index.record_count()
-            return records, self._index.count - records
+            return records, self._index.count - records - self._index.audit_count()
+
+    def audit_count(self) -> int:
+        with self._locked(write=False):
+            self._refresh()
+            return self._index.audit_count()
+
+    def account_events(self, user_name: str | None = None) -> list[AccountEvent]:
+        with self._locked(write=False):
+            self._refresh()
+            rows = [
+                row
+                for row in self._index.subject_rows(user_name)
+                if row.event_kind in _ACCOUNT_KIND_VALUES
+            ]
+        return [self._stored_audit(row).event for row in rows]  # type: ignore[misc]
+
+    def search(
+        self,
+        query: RecordQuery,
+        rules: ConsentRules | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Page:
+        from consent_records.store.search import search_store
+
+        return search_store(self, query, rules or ConsentRules(), progress)
+
+    def audit(self, query: AuditQuery) -> AuditPage:
+        with self._locked(write=False):
+            self._refresh()
+            rows = [row for row in self._index.full().rows if row.kind != "record"]
+        chosen = [item for item in map(self._audit_line, reversed(rows)) if item is not None]
+        matching = [item for item in chosen if audit_matches(item, query)]
+        return AuditPage(
+            items=tuple(matching[query.offset : query.offset + query.limit]),
+            total=len(matching),
+            offset=query.offset,
+            limit=query.limit,
+        )
+
+    def _audit_line(self, row: Row) -> AuditItem | None:
+        model, _ = self._cached_model(row)
+        if isinstance(model, ConsentRecord):
+            return None
+        return audit_item(row.seq, row.sha256, model)
 
     def chain_head(self) -> str:
         with self._locked(write=False):
@@ -872,6 +1090,10 @@ class TinyDBStore:
         return backup_store(self, Path(out_dir), progress=progress)
 
     def close(self) -> None:
+        if self.search_index is not None and not self._closed:
+            from consent_records.store.search import save_on_close
+
+            save_on_close(self)
         self._closed = True
         self._lock.close()
 

@@ -30,11 +30,13 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
+from consent_records.audit import AuditEvent, AuditKind, parse_audit
 from consent_records.chain import EntryKind, canonical_json, entry_hash, is_sha256_hex
+from consent_records.events import AnyEvent, UnknownEventVersion, parse_event
+from consent_records.events import EventKind as V2Kind
 from consent_records.model import (
     ConsentRecord,
     EventKind,
-    RecordEvent,
     StoredEntry,
 )
 from consent_records.store.layout import (
@@ -58,37 +60,54 @@ ENTRY_KEYS = frozenset({"seq", "kind", "prev_sha256", "sha256", "data"})
 ROW_KEYS = frozenset(
     {"seq", "kind", "id", "record_id", "reference", "at", "event_kind", "sha256", "prev_sha256"}
 )
+V2_EVENT_ROW_KEYS = ROW_KEYS | {"actor"}
+"""A version-2 event's line also names who did it (the audit log's person filter)."""
+AUDIT_ROW_KEYS = ROW_KEYS | {"actor", "subject"}
+"""An audit entry's line: who did it, and the account it is about (or null)."""
 _ID = re.compile(r"^[0-9a-f]{32}$")
-_EVENT_KINDS = frozenset(kind.value for kind in EventKind)
+_EVENT_KINDS = frozenset(kind.value for kind in EventKind) | frozenset(
+    kind.value for kind in V2Kind
+)
+_AUDIT_KINDS = frozenset(kind.value for kind in AuditKind)
+_ACTOR_MAX = 300
 
 # An entry file is {"entry": {"1": <doc>}}: TinyDB's table "entry" holding document 1.
 ENTRY_FILE_OPEN = b"{" + canonical_json(ENTRY_TABLE) + b':{"1":'
 ENTRY_FILE_CLOSE = b"}}"
 _DATA_OPEN = ENTRY_FILE_OPEN + b'{"data":'
 _TAIL = re.compile(
-    rb',"kind":"(record|event)","prev_sha256":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,17})'
+    rb',"kind":"(record|event|audit)","prev_sha256":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,17})'
     rb',"sha256":"([0-9a-f]{64})"\}\}\}\Z'
 )
 _TAIL_MAX = 256
+_KINDS = ("record", "event", "audit")
+_KIND_OF: dict[bytes, EntryKind] = {b"record": "record", b"event": "event", b"audit": "audit"}
 _SHA_KEY = b',"sha256":"'
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One index line: where an entry sits in the chain and what finds it (no patient data)."""
+    """One index line: where an entry sits in the chain and what finds it (no patient data).
+
+    ``actor`` (version-2 events and audit entries): who did it, as
+    :func:`consent_records.events.actor_key` names them; ``subject`` (audit entries): the
+    account concerned. ``record_id`` is None for an audit entry about no record.
+    """
 
     seq: int
     kind: EntryKind
     id: str
-    record_id: str
+    record_id: str | None
     reference: str | None
     at: str
     event_kind: str | None
     sha256: str
     prev_sha256: str
+    actor: str | None = None
+    subject: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        obj: dict[str, Any] = {
             "seq": self.seq,
             "kind": self.kind,
             "id": self.id,
@@ -99,6 +118,11 @@ class Row:
             "sha256": self.sha256,
             "prev_sha256": self.prev_sha256,
         }
+        if self.actor is not None:
+            obj["actor"] = self.actor
+        if self.kind == "audit":
+            obj["subject"] = self.subject
+        return obj
 
     def line(self) -> bytes:
         return canonical_json(self.to_json()) + b"\n"
@@ -110,16 +134,31 @@ class Row:
     @classmethod
     def from_json(cls, obj: Any) -> Row:
         """Validate an index line (raises ValueError saying what is wrong)."""
-        if not isinstance(obj, dict) or set(obj) != ROW_KEYS:
+        if not isinstance(obj, dict) or not isinstance(obj.get("kind"), str):
             raise ValueError("it does not have the index line fields")
-        seq, kind = obj["seq"], obj["kind"]
+        kind = obj["kind"]
+        keys = set(obj)
+        if kind == "record":
+            fits = keys == ROW_KEYS
+        elif kind == "event":
+            fits = keys in (ROW_KEYS, V2_EVENT_ROW_KEYS)
+        elif kind == "audit":
+            fits = keys == AUDIT_ROW_KEYS
+        else:
+            raise ValueError("its kind is not record, event or audit")
+        if not fits:
+            raise ValueError("it does not have the index line fields")
+        seq = obj["seq"]
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
             raise ValueError("its seq is not a positive integer")
-        if kind not in ("record", "event"):
-            raise ValueError("its kind is neither record nor event")
-        for key in ("id", "record_id"):
-            if not isinstance(obj[key], str) or not _ID.match(obj[key]):
-                raise ValueError(f"its {key} is not a record id")
+        if not isinstance(obj["id"], str) or not _ID.match(obj["id"]):
+            raise ValueError("its id is not a record id")
+        record_id = obj["record_id"]
+        if not (
+            (isinstance(record_id, str) and _ID.match(record_id))
+            or (record_id is None and kind == "audit")
+        ):
+            raise ValueError("its record_id is not a record id")
         for key in ("sha256", "prev_sha256"):
             if not is_sha256_hex(obj[key]):
                 raise ValueError(f"its {key} is not a SHA-256")
@@ -129,23 +168,33 @@ class Row:
             datetime.fromisoformat(obj["at"]).timestamp()
         except ValueError:
             raise ValueError("its time is not an ISO date-time") from None
+        actor, subject = obj.get("actor"), obj.get("subject")
+        if "actor" in obj and (not isinstance(actor, str) or not 0 < len(actor) <= _ACTOR_MAX):
+            raise ValueError("its actor is not a name")
+        if subject is not None and (not isinstance(subject, str) or len(subject) > _ACTOR_MAX):
+            raise ValueError("its subject is not a name")
         if kind == "record":
-            if obj["id"] != obj["record_id"] or not isinstance(obj["reference"], str):
+            if obj["id"] != record_id or not isinstance(obj["reference"], str):
                 raise ValueError("a record line needs its own id and a reference")
             if obj["event_kind"] is not None:
                 raise ValueError("a record line has an event kind")
-        elif obj["event_kind"] not in _EVENT_KINDS or obj["reference"] is not None:
-            raise ValueError("an event line needs a known event kind and no reference")
+        elif kind == "event":
+            if obj["event_kind"] not in _EVENT_KINDS or obj["reference"] is not None:
+                raise ValueError("an event line needs a known event kind and no reference")
+        elif obj["event_kind"] not in _AUDIT_KINDS or obj["reference"] is not None:
+            raise ValueError("an audit line needs a known audit kind and no reference")
         return cls(
             seq=seq,
             kind=kind,
             id=obj["id"],
-            record_id=obj["record_id"],
+            record_id=record_id,
             reference=obj["reference"],
             at=obj["at"],
             event_kind=obj["event_kind"],
             sha256=obj["sha256"],
             prev_sha256=obj["prev_sha256"],
+            actor=actor,
+            subject=subject,
         )
 
     @classmethod
@@ -158,65 +207,88 @@ class Row:
         return cls.from_json(obj)
 
     @staticmethod
+    def fields_of(
+        seq: int, kind: EntryKind, prev: str, sha: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The index line's fields an entry's data implies, without validating them
+        (KeyError or TypeError when the data lacks one)."""
+        if kind == "record":
+            obj = {
+                "at": data["completed_at"],
+                "event_kind": None,
+                "id": data["id"],
+                "kind": kind,
+                "prev_sha256": prev,
+                "record_id": data["id"],
+                "reference": data["reference"],
+                "seq": seq,
+                "sha256": sha,
+            }
+        elif kind == "event":
+            obj = {
+                "at": data["at"],
+                "event_kind": data["kind"],
+                "id": data["id"],
+                "kind": kind,
+                "prev_sha256": prev,
+                "record_id": data["record_id"],
+                "reference": None,
+                "seq": seq,
+                "sha256": sha,
+            }
+            if data.get("schema_version") == 2:
+                obj["actor"] = _actor_key(data["actor"])
+        else:
+            obj = {
+                "actor": _actor_key(data["actor"]),
+                "at": data["at"],
+                "event_kind": data["kind"],
+                "id": data["id"],
+                "kind": kind,
+                "prev_sha256": prev,
+                "record_id": data.get("record_id"),
+                "reference": None,
+                "seq": seq,
+                "sha256": sha,
+                "subject": data.get("subject"),
+            }
+        return obj
+
+    @staticmethod
     def line_of(seq: int, kind: EntryKind, prev: str, sha: str, data: dict[str, Any]) -> bytes:
         """The canonical index line (without its newline) an entry's data implies, built
         without validating it (KeyError when a field is missing): verify compares it with
         the stored line byte for byte, and decodes only a line that differs."""
-        if kind == "record":
-            at, record_id, reference = data["completed_at"], data["id"], data["reference"]
-            event_kind = None
-        else:
-            at, record_id, reference = data["at"], data["record_id"], None
-            event_kind = data["kind"]
-        return canonical_json(
-            {
-                "at": at,
-                "event_kind": event_kind,
-                "id": data["id"],
-                "kind": kind,
-                "prev_sha256": prev,
-                "record_id": record_id,
-                "reference": reference,
-                "seq": seq,
-                "sha256": sha,
-            }
-        )
+        return canonical_json(Row.fields_of(seq, kind, prev, sha, data))
 
     @staticmethod
     def of(seq: int, kind: EntryKind, prev: str, sha: str, data: dict[str, Any]) -> Row:
         """The index line of an entry, from its (hash-checked) data; ValueError if the data
         lacks what an index line needs."""
         try:
-            if kind == "record":
-                obj = {
-                    "seq": seq,
-                    "kind": kind,
-                    "id": data["id"],
-                    "record_id": data["id"],
-                    "reference": data["reference"],
-                    "at": data["completed_at"],
-                    "event_kind": None,
-                    "sha256": sha,
-                    "prev_sha256": prev,
-                }
-            else:
-                obj = {
-                    "seq": seq,
-                    "kind": kind,
-                    "id": data["id"],
-                    "record_id": data["record_id"],
-                    "reference": None,
-                    "at": data["at"],
-                    "event_kind": data["kind"],
-                    "sha256": sha,
-                    "prev_sha256": prev,
-                }
-        except (KeyError, TypeError):
+            obj = Row.fields_of(seq, kind, prev, sha, data)
+        except (KeyError, TypeError, AttributeError):
             raise ValueError(f"it is not a valid {kind} (wrong schema)") from None
         try:
             return Row.from_json(obj)
         except ValueError as exc:
             raise ValueError(f"it is not a valid {kind} (wrong schema: {exc})") from None
+
+
+def _actor_key(actor: Any) -> str:
+    """:func:`consent_records.events.actor_key_of` on an actor's JSON (TypeError if it is
+    not one)."""
+    if not isinstance(actor, dict):
+        raise TypeError("not an actor")
+    if actor.get("type") == "staff":
+        user = actor["user"]
+        if not isinstance(user, str):
+            raise TypeError("not an actor")
+        return user
+    kind, name = actor["type"], actor["name"]
+    if not isinstance(kind, str) or not isinstance(name, str):
+        raise TypeError("not an actor")
+    return f"{kind}:{name}"
 
 
 class EntryProblem(Exception):
@@ -260,7 +332,7 @@ class Entry:
     prev_sha256: str
     sha256: str
     data: dict[str, Any]
-    model: ConsentRecord | RecordEvent
+    model: ConsentRecord | AnyEvent | AuditEvent
 
     def row(self) -> Row:
         return Row.of(self.seq, self.kind, self.prev_sha256, self.sha256, self.data)
@@ -300,7 +372,7 @@ def split_entry(blob: bytes, path: Path | str, seq: int) -> RawEntry:
             hasher = hashlib.sha256(blob[len(ENTRY_FILE_OPEN) : body_end])
             hasher.update(b"}")
             if hasher.hexdigest() == sha:
-                kind: EntryKind = "record" if tail.group(1) == b"record" else "event"
+                kind: EntryKind = _KIND_OF[tail.group(1)]
                 file_seq = int(tail.group(3))
                 if file_seq != seq:
                     raise EntryProblem(
@@ -348,7 +420,7 @@ def _split_slowly(blob: bytes, path: Path | str, seq: int) -> RawEntry:
         doc["sha256"],
         doc["data"],
     )
-    if kind not in ("record", "event") or not is_sha256_hex(prev) or not is_sha256_hex(sha):
+    if kind not in _KINDS or not is_sha256_hex(prev) or not is_sha256_hex(sha):
         raise EntryProblem(path, seq, "has a malformed kind or hash (wrong schema)")
     if not isinstance(data, dict) or not isinstance(file_seq, int) or isinstance(file_seq, bool):
         raise EntryProblem(path, seq, "has malformed data or seq (wrong schema)")
@@ -418,11 +490,17 @@ def read_entry(path: Path, seq: int) -> Entry:
     except (ValueError, RecursionError):
         raise EntryProblem(path, seq, "holds data that is not valid JSON") from None
     try:
-        model: ConsentRecord | RecordEvent = (
-            ConsentRecord.model_validate(data)
-            if raw.kind == "record"
-            else RecordEvent.model_validate(data)
-        )
+        model: ConsentRecord | AnyEvent | AuditEvent
+        if raw.kind == "record":
+            model = ConsentRecord.model_validate(data)
+        elif raw.kind == "event":
+            model = parse_event(data)
+        else:
+            model = parse_audit(data)
+    except UnknownEventVersion:
+        raise EntryProblem(
+            path, seq, "is an event of a schema version this program does not know"
+        ) from None
     except ValidationError as exc:
         raise EntryProblem(
             path, seq, f"is not a valid {raw.kind} (wrong schema: {exc.error_count()} errors)"

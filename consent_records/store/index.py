@@ -35,7 +35,11 @@ class Parsed:
     by_ref: dict[str, int] = field(default_factory=dict)
     events_of: dict[str, list[int]] = field(default_factory=dict)
     event_ids: set[str] = field(default_factory=set)
+    """Ids of events and audit entries (every id is unique in the chain)."""
     by_time: list[tuple[float, int]] = field(default_factory=list)
+    by_subject: dict[str, list[int]] = field(default_factory=dict)
+    """Audit entries about each account, in chain order."""
+    audit_count: int = 0
 
 
 class Index:
@@ -128,8 +132,8 @@ class Index:
                 problem = f"repeats the id {row.id}"
             elif row.reference is None or self.reference_row(row.reference) is not None:
                 problem = f"repeats the reference {row.reference}"
-        elif self.record_row(row.record_id) is None:
-            problem = f"is an event for record {row.record_id}, which is not stored before it"
+        elif row.record_id is not None and self.record_row(row.record_id) is None:
+            problem = f"is an {row.kind} for record {row.record_id}, which is not stored before it"
         elif self.find_id(row.id) is not None:
             problem = f"repeats the id {row.id}"
         if problem:
@@ -157,8 +161,10 @@ class Index:
                 problem = f"repeats the reference {row.reference}"
             else:
                 problem = None
-        elif row.record_id not in parsed.by_id:
-            problem = f"is an event for record {row.record_id}, which is not stored before it"
+        elif row.record_id is not None and row.record_id not in parsed.by_id:
+            problem = f"is an {row.kind} for record {row.record_id}, which is not stored before it"
+        elif row.record_id is None and row.kind != "audit":
+            problem = "is an event for no record"
         elif row.id in parsed.event_ids or row.id in parsed.by_id:
             problem = f"repeats the id {row.id}"
         else:
@@ -176,9 +182,15 @@ class Index:
             parsed.by_ref[row.reference] = row.seq
             parsed.events_of[row.id] = []
             bisect.insort(parsed.by_time, (row.timestamp, row.seq))
-        else:
+        elif row.kind == "event":
+            assert row.record_id is not None
             parsed.events_of[row.record_id].append(row.seq)
             parsed.event_ids.add(row.id)
+        else:
+            parsed.event_ids.add(row.id)
+            parsed.audit_count += 1
+            if row.subject is not None:
+                parsed.by_subject.setdefault(row.subject, []).append(row.seq)
 
     def full(self) -> Parsed:
         """Every line decoded and checked (fields, order, links, unique ids): once."""
@@ -275,10 +287,38 @@ class Index:
             pos = self.buf.find(needle, pos + len(needle))
         return sorted(found, key=lambda r: r.seq)
 
+    def rows_after(self, seq: int) -> list[Row]:
+        """Lines ``seq + 1`` to the last, decoded (only those: found from the end)."""
+        if self._parsed is not None:
+            return list(self._parsed.rows[seq:])
+        wanted = self.count - seq
+        if wanted <= 0:
+            return []
+        end = len(self.buf) - 1  # the last newline
+        start = end
+        for _ in range(wanted):
+            start = self.buf.rfind(b"\n", 0, start)
+        lines = bytes(self.buf[start + 1 : end]).split(b"\n")
+        return [self._parse(raw, seq + n) for n, raw in enumerate(lines, 1)]
+
     def record_count(self) -> int:
         if self._parsed is not None:
             return len(self._parsed.by_id)
         return self.buf.count(b'"kind":"record"')
+
+    def audit_count(self) -> int:
+        if self._parsed is not None:
+            return self._parsed.audit_count
+        return self.buf.count(b'"kind":"audit"')
+
+    def subject_rows(self, subject: str | None) -> list[Row]:
+        """Audit entries about one account (or every account, for None), chain order."""
+        parsed = self.full()
+        if subject is None:
+            seqs = sorted(seq for seqs in parsed.by_subject.values() for seq in seqs)
+        else:
+            seqs = parsed.by_subject.get(subject, [])
+        return [parsed.rows[seq - 1] for seq in seqs]
 
     def row(self, seq: int) -> Row:
         """Entry ``seq``'s line (decoded on demand)."""

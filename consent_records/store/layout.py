@@ -10,6 +10,10 @@ Layout (see docs/storage.md)::
     entries/000001/000001000.json   ... 1,000 entries per directory
     content/<sha256>.json           write-once copies of the content patients were shown
     keys/                           the clinic's checkpoint key (ims-kiosk keys init)
+    staff/credentials.json          staff password hashes (argon2id PHC strings; outside the
+                                    chain, which holds a SHA-256 commitment to each)
+    search/records.idx              the records browser's search index: patient names, so
+                                    owner-only like the entries; a cache rebuilt from them
     logs/kiosk.log                  the kiosk's log (ids only, never names)
 
 Everything inside the data directory is opened without following a symbolic link
@@ -41,6 +45,10 @@ CONTENT_DIR = "content"
 KEYS_DIR = "keys"
 LOGS_DIR = "logs"
 LOCK_NAME = ".lock"
+STAFF_DIR = "staff"
+CREDENTIALS_NAME = "staff/credentials.json"
+SEARCH_DIR = "search"
+SEARCH_INDEX_NAME = "search/records.idx"
 ENTRY_TABLE = "entry"
 BLOCK = 1000
 """Entries per directory under ``entries/``."""
@@ -56,6 +64,8 @@ MAX_CONTENT_BYTES = 16 * 2**20
 MAX_INDEX_BYTES = 2**30
 """About three million entries."""
 MAX_CHECKPOINTS_BYTES = 64 * 2**20
+MAX_CREDENTIALS_BYTES = 16 * 2**20
+MAX_SEARCH_INDEX_BYTES = 2**30
 
 MARKER_BYTES = (
     canonical_json({"format": FORMAT_NAME, "version": FORMAT_VERSION, "block": BLOCK}) + b"\n"

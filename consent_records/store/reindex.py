@@ -80,8 +80,12 @@ class _Builder:
                 bad = f"repeats the id {row.id}"
             elif row.kind == "record" and row.reference in self.references:
                 bad = f"repeats the reference {row.reference}"
-            elif row.kind == "event" and row.record_id not in self.records:
-                bad = f"is an event for record {row.record_id}, which is not stored before it"
+            elif (
+                row.kind != "record"
+                and row.record_id is not None
+                and (row.record_id not in self.records)
+            ):
+                bad = f"is an {row.kind} for record {row.record_id}, which is not stored before it"
             if bad:
                 raise StoreCorrupt(
                     f"{path}: entry {seq} {bad}. The index was not rebuilt. {RESTORE_HINT}",

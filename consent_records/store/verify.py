@@ -42,11 +42,13 @@ from consent_records.store.layout import (
     BLOCK,
     CHECKPOINTS_NAME,
     CONTENT_DIR,
+    CREDENTIALS_NAME,
     ENTRIES_DIR,
     INDEX_NAME,
     KEYS_DIR,
     MAX_CHECKPOINTS_BYTES,
     MAX_CONTENT_BYTES,
+    MAX_CREDENTIALS_BYTES,
     MAX_INDEX_BYTES,
     FileRefused,
     access_problem,
@@ -82,6 +84,7 @@ class Snapshot:
     content_names: list[str] = field(default_factory=list)
     checkpoints: bytes | None = None
     public_key: bytes | None = None
+    credentials: bytes | None = None
     problem: str | None = None
 
 
@@ -130,6 +133,7 @@ def take_snapshot(root: Path) -> Snapshot:
     for name, limit, attr in (
         (CHECKPOINTS_NAME, MAX_CHECKPOINTS_BYTES, "checkpoints"),
         (f"{KEYS_DIR}/checkpoint-key.pub", 65536, "public_key"),
+        (CREDENTIALS_NAME, MAX_CREDENTIALS_BYTES, "credentials"),
     ):
         try:
             setattr(snap, attr, _read_optional(root / name, limit))
@@ -171,6 +175,9 @@ class _Walk:
         self.snap = snap
         self.records = 0
         self.events = 0
+        self.audit = 0
+        self.commitments: dict[str, str | None] = {}
+        """Each account's newest password commitment (None: created, no password yet)."""
         self.head = GENESIS_HASH
         self.wanted = wanted
         self.hashes: dict[int, str] = {0: GENESIS_HASH}
@@ -266,11 +273,19 @@ class _Walk:
                 if sha not in self.content:
                     self.content[sha] = name
             else:
-                self.events += 1
                 record_id = data.get("record_id")
-                if not isinstance(record_id, str) or record_id not in record_ids:
+                if kind == "event":
+                    self.events += 1
+                    known = isinstance(record_id, str) and record_id in record_ids
+                else:
+                    self.audit += 1
+                    known = record_id is None or (
+                        isinstance(record_id, str) and record_id in record_ids
+                    )
+                    self._account(data)
+                if not known:
                     raise _Failed(
-                        f"{name} at {path} is an event for record {record_id}, which is not "
+                        f"{name} at {path} is an {kind} for record {record_id}, which is not "
                         "stored before it"
                     )
             self.head = raw.sha256
@@ -280,6 +295,56 @@ class _Walk:
                 progress(seq, total)
         if progress is not None:
             progress(total, total)
+
+    def _account(self, data: dict[str, object]) -> None:
+        kind, subject = data.get("kind"), data.get("subject")
+        if not isinstance(subject, str):
+            return
+        if kind == "account_created":
+            self.commitments.setdefault(subject, None)
+        elif kind == "password_set":
+            sha = data.get("credential_sha256")
+            self.commitments[subject] = sha if isinstance(sha, str) else None
+
+    def credentials(self) -> int:
+        """Every stored password hash matches its account's audited commitment; returns the
+        number checked. A hash is never printed."""
+        from consent_records.store.credentials import CredentialProblem, parse_credentials
+
+        path = self.root / CREDENTIALS_NAME
+        blob = self.snap.credentials
+        if blob is None:
+            with_password = sorted(u for u, sha in self.commitments.items() if sha)
+            if with_password:
+                raise _Failed(
+                    f"the staff credential file {path} is missing (removed) although "
+                    f"{len(with_password)} account(s) have a password "
+                    f"({', '.join(with_password[:5])}): staff cannot sign in"
+                )
+            return 0
+        try:
+            stored = parse_credentials(blob, path)
+        except CredentialProblem as exc:
+            raise _Failed(str(exc)) from None
+        for user, phc in sorted(stored.items()):
+            if user not in self.commitments:
+                raise _Failed(
+                    f"the staff credential file {path} holds a password for {user}, an "
+                    "account the chain does not have (added outside the software)"
+                )
+            if self.commitments[user] != sha256_hex(phc.encode("utf-8")):
+                raise _Failed(
+                    f"the password hash stored for {user} in {path} is not the one the audit "
+                    "chain recorded for that account (replaced outside the software, or "
+                    "restored from another store)"
+                )
+        missing = sorted(u for u, sha in self.commitments.items() if sha and u not in stored)
+        if missing:
+            raise _Failed(
+                f"the staff credential file {path} has no password for "
+                f"{', '.join(missing[:5])}, although the chain recorded one (removed)"
+            )
+        return len(stored)
 
     def tail(self) -> list[str]:
         """The index's end, stray files; notes for what is not a problem."""
@@ -448,11 +513,13 @@ def verify_store(
     wanted = {c.seq for c in found} | {a.seq for a in expect}
     walk = _Walk(root, snap, wanted)
     notes: list[str] = []
+    accounts = 0
     if problem is None:
         try:
             walk.entries(progress)
             notes += walk.tail()
             walk.archive()
+            accounts = walk.credentials()
             if found:
                 _checkpoints(walk, found)
             for given in expect:
@@ -471,6 +538,8 @@ def verify_store(
     report = VerifyReport(
         records=walk.records,
         events=walk.events,
+        audit=walk.audit,
+        accounts=accounts,
         chain_head=walk.head,
         chain_length=snap.length if problem is None else 0,
         problem=problem,
