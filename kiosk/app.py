@@ -181,6 +181,17 @@ class KioskApp(App[None], inherit_bindings=False):
         self.ready = True
         if isinstance(self.screen, WelcomeScreen):
             self.screen.set_ready()
+        # While the first patient reads Welcome: parse the styles of the widgets the path
+        # uses, so that no key press pays for it.
+        self.call_after_refresh(self._warm_styles)
+
+    def _warm_styles(self) -> None:
+        from screens.warm import warm_styles
+
+        started = time.perf_counter()
+        count = warm_styles(self)
+        log.debug("styles of %d widget classes parsed in %.0f ms", count,
+                  (time.perf_counter() - started) * 1000)  # fmt: skip
 
     def _cannot_load(self, exc: Exception) -> None:
         self.startup_error = exc

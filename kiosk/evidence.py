@@ -125,6 +125,11 @@ def build_evidence(services: KioskServices, reference: str, out: Path, *, actor:
     from kiosk.services import ExportError, check_output_file, place_file, write_hidden_copy
 
     check_output_file(out, force=False)
+    if services.settings.store != "embedded":
+        raise ExportError(
+            "Evidence bundles read the embedded store's entry files; with PostgreSQL, make the "
+            "bundle from a backup copied to a data directory (ims-kiosk store copy)."
+        )
     store = services.store
     stored = services.find(reference)
     reference = stored.record.reference

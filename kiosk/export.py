@@ -160,7 +160,13 @@ def _init_worker(settings_json: str, data_dir: str, key_der: bytes | None) -> No
 
     logging.getLogger().addHandler(logging.NullHandler())
     settings = Settings.model_validate_json(settings_json)
-    store = open_store(Path(data_dir), read_only=True)
+    store: Any
+    if settings.store == "postgresql":
+        from kiosk.pg_cli import open_configured_store
+
+        store = open_configured_store(settings, read_only=True)
+    else:
+        store = open_store(Path(data_dir), read_only=True)
     services = KioskServices(settings, Path(data_dir), store=store)
     if key_der is not None:
         from cryptography.hazmat.primitives.serialization import load_der_private_key
@@ -191,7 +197,7 @@ def _render_one(record_id: str, out_dir: str, file_name: str) -> dict[str, Any]:
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),
         "entry": f"{stored.entry.seq}:{stored.entry.sha256}",
-        "status": stored.status.value,
+        "status": stored.lifecycle.status.value,
     }
 
 
@@ -316,7 +322,7 @@ def run_export(
         if (
             earlier is not None
             and earlier.get("entry") == f"{stored.entry.seq}:{stored.entry.sha256}"
-            and earlier.get("status") == stored.status.value
+            and earlier.get("status") == stored.lifecycle.status.value
             and _same_file(plan.out_dir / name, earlier.get("sha256"))
         ):
             skipped += 1
@@ -396,6 +402,7 @@ def run_export(
             if future.done() and not future.cancelled() and future.exception() is None:
                 Path(future.result()["tmp"]).unlink(missing_ok=True)
         _fsync_close(journal)
+    _audit(services, plan, exporter, done, finished=problem is None)
     if problem is not None:
         sentence = (
             f"The export {problem}: {done:,} of {total:,} PDFs are in {plan.out_dir} "
@@ -404,6 +411,40 @@ def run_export(
         raise ExportStopped(sentence)
     manifest, signed = _finish(services, plan, references, exporter, written, skipped)
     return ExportResult(plan.out_dir, total, written, skipped, manifest, signed)
+
+
+def _audit(
+    services: KioskServices, plan: ExportPlan, exporter: str, done: int, *, finished: bool
+) -> None:
+    """The export as a whole, audited on the chain (who, the filter, how many)."""
+    import socket
+
+    from consent_records.audit import RecordsExported
+    from consent_records.events import SystemActor, Terminal, TerminalKind
+
+    described = plan.flt.describe()
+    words = " ".join(
+        f"{key}={','.join(value) if isinstance(value, list) else value}"
+        for key, value in described.items()
+        if value
+    )
+    kind = "os_user" if exporter.startswith("cli:") else "system"
+    actor = SystemActor(
+        type=kind,
+        name=exporter.removeprefix("cli:")[:60] or "export",
+        terminal=Terminal(kind=TerminalKind.HOST, id=socket.gethostname()[:60] or "host"),
+    )
+    services.store.append_audit(
+        RecordsExported(
+            at=services.now(),
+            actor=actor,
+            filters=words or None,
+            selected=plan.total,
+            exported=done,
+            finished=finished,
+            folder=plan.out_dir.name[:100] or None,
+        )
+    )
 
 
 def _same_file(path: Path, sha256: object) -> bool:

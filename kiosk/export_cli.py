@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 
 def add_commands(commands: Any, common: Any) -> None:
+    from kiosk.cli_staff import add_pdf_user_options
+
     export = commands.add_parser(
         "export", help="write sealed PDFs of many records, with a register, sums and manifest"
     )
@@ -37,6 +39,7 @@ def add_commands(commands: Any, common: Any) -> None:
         help="only records naming this physiotherapist id (repeatable)",
     )  # fmt: skip
     export.add_argument("--zip", action="store_true", help="also write DIR.zip of the result")
+    add_pdf_user_options(export)
     export.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     evidence = commands.add_parser(
         "evidence", help="write one record's evidence bundle (a zip anyone can check)"
@@ -44,6 +47,7 @@ def add_commands(commands: Any, common: Any) -> None:
     common(evidence, suppress=True)
     evidence.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     evidence.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
+    add_pdf_user_options(evidence)
 
 
 def _day(text: str) -> date:
@@ -55,16 +59,21 @@ def _day(text: str) -> date:
         ) from None
 
 
-def authorise_export(services: KioskServices) -> str:
+def authorise_export(services: KioskServices, args: argparse.Namespace) -> str:
     """THE authorisation check for exports from the command line; returns who exports.
 
-    Today: the person must be the operating-system user that owns the record store (the
-    store's own rule for commands that write into it; an export appends an event per
-    record). Staff accounts (issue 9) add an admin sign-in here; until they land, the
-    clinic controls exports by who may log in as the kiosk's user.
+    The operating-system user must own the record store (the store's own rule for commands
+    that write into it: an export appends an event per record). And, since exports read
+    patients' records, a staff sign-in: ``--user`` (an admin for ``export``, anyone who may
+    export a PDF for ``evidence``), audited under that person. A data directory that
+    ``ims-kiosk demo`` filled (synthetic records only) needs no sign-in.
     """
     from consent_records.store.layout import current_user, user_name
+    from kiosk.auth.permissions import StaffOperation, require
     from kiosk.cli import CommandError
+    from kiosk.cli_staff import PasswordReader, sign_in
+    from kiosk.demo import DEMO_MARKER
+    from kiosk.staff.services import StaffServices
 
     owner = os.stat(services.data_dir).st_uid
     if owner != os.geteuid():
@@ -72,7 +81,15 @@ def authorise_export(services: KioskServices) -> str:
             f"Only the store's owner ({user_name(owner)}) may export its records; run as "
             f"{user_name(owner)}."
         )
-    return f"cli:{current_user()}"
+    user = getattr(args, "user", None)
+    marker = services.data_dir / DEMO_MARKER
+    if not user and marker.is_file() and not marker.is_symlink():
+        return f"cli:{current_user()}"
+    staff = StaffServices(services.settings, services.data_dir, store=services.store)
+    session = sign_in(staff, args, PasswordReader(getattr(args, "password_stdin", False)))
+    bulk = getattr(args, "command", None) == "export"
+    require(session.role, StaffOperation.EXPORT_PDFS if bulk else StaffOperation.EXPORT_PDF)
+    return f"{session.user_name} ({session.role.value}) at {session.terminal}"
 
 
 class _Progress:
@@ -145,7 +162,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
-        exporter = authorise_export(services)
+        exporter = authorise_export(services, args)
         plan = plan_export(services, flt, args.out)
         if plan.total == 0:
             print("No record matches the filter; nothing was exported.", file=sys.stderr)
@@ -210,7 +227,9 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
-        out = build_evidence(services, args.reference, args.out, actor=authorise_export(services))
+        out = build_evidence(
+            services, args.reference, args.out, actor=authorise_export(services, args)
+        )
     finally:
         services.close()
     print(f"Wrote {out}: unzip it and follow README.txt inside to check it.")

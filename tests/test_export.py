@@ -47,6 +47,17 @@ def test_export_writes_sealed_pdfs_register_sums_and_a_signed_manifest(
     pdfs = sorted(out.glob("*.pdf"))
     assert [p.stem for p in pdfs] == sorted(clinic["refs"])
     assert _events(clinic) == before + 3  # each record's export is an event on its chain
+    from consent_records.audit import AuditQuery
+    from consent_records.store import open_store
+
+    store = open_store(clinic["data"], read_only=True)
+    try:
+        page = store.audit(AuditQuery(kinds=frozenset({"records_exported"})))
+    finally:
+        store.close()
+    (item,) = page.items
+    assert (item.event.selected, item.event.exported, item.event.finished) == (3, 3, True)
+    assert item.actor.startswith("os_user:")
     # sha256sum -c accepts the sums, run in the folder as a recipient would.
     check = subprocess.run(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True, check=False
