@@ -485,16 +485,8 @@ class RecordServices(StaffCore):
         self, stored: StoredRecord, *, verification: VerifyReport | None = None
     ) -> bytes:
         """The record's PDF bytes (the lifecycle, discussion and countersignature on it),
-        sealed with the clinic's seal when it has one (docs/sealing.md). A seal that cannot
-        be used (no passphrase for this process, an expired certificate, the time-stamping
-        service down) is an ExportProblem: nothing is written, never an unsealed PDF."""
-        from consent_records.keys import KeyProblem
-        from consent_records.sealing import SealProblem
-
-        try:
-            return self.kiosk.render_pdf(stored, verification=verification)
-        except (KeyProblem, SealProblem) as exc:
-            raise ExportProblem(str(exc)) from None
+        sealed with the clinic's seal when it has one (docs/sealing.md)."""
+        return self.kiosk.render_pdf(stored, verification=verification)
 
 
 def _newer_label(event: object) -> str:
