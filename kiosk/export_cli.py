@@ -60,6 +60,11 @@ def _day(text: str) -> date:
 
 
 def authorise_export(services: KioskServices, args: argparse.Namespace) -> str:
+    """Who exports, checked (see :func:`authorise`), as a label for events and manifests."""
+    return authorise(services, args)[0]
+
+
+def authorise(services: KioskServices, args: argparse.Namespace) -> tuple[str, Any]:
     """THE authorisation check for exports from the command line; returns who exports.
 
     The operating-system user must own the record store (the store's own rule for commands
@@ -84,12 +89,12 @@ def authorise_export(services: KioskServices, args: argparse.Namespace) -> str:
     user = getattr(args, "user", None)
     marker = services.data_dir / DEMO_MARKER
     if not user and marker.is_file() and not marker.is_symlink():
-        return f"cli:{current_user()}"
+        return f"cli:{current_user()}", None
     staff = StaffServices(services.settings, services.data_dir, store=services.store)
     session = sign_in(staff, args, PasswordReader(getattr(args, "password_stdin", False)))
     bulk = getattr(args, "command", None) == "export"
     require(session.role, StaffOperation.EXPORT_PDFS if bulk else StaffOperation.EXPORT_PDF)
-    return f"{session.user_name} ({session.role.value}) at {session.terminal}"
+    return f"{session.user_name} ({session.role.value}) at {session.terminal}", session.actor
 
 
 class _Progress:
@@ -162,14 +167,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
-        exporter = authorise_export(services, args)
+        exporter, actor = authorise(services, args)
         plan = plan_export(services, flt, args.out)
         if plan.total == 0:
             print("No record matches the filter; nothing was exported.", file=sys.stderr)
             return EXIT_OK
         with _Progress(sys.stderr) as progress:
             result = run_export(
-                services, plan, exporter=exporter, workers=args.workers, progress=progress
+                services,
+                plan,
+                exporter=exporter,
+                actor=actor,
+                workers=args.workers,
+                progress=progress,
             )
     finally:
         services.close()
