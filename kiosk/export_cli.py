@@ -47,6 +47,7 @@ def add_commands(commands: Any, common: Any) -> None:
     common(evidence, suppress=True)
     evidence.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     evidence.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
+    evidence.add_argument("--force", action="store_true", help="replace FILE.zip if it exists")
     add_pdf_user_options(evidence)
 
 
@@ -233,12 +234,16 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     from kiosk.evidence import build_evidence
     from kiosk.services import check_output_file
 
-    check_output_file(args.out, force=False)
+    check_output_file(args.out, force=args.force)
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
         out = build_evidence(
-            services, args.reference, args.out, actor=authorise_export(services, args)
+            services,
+            args.reference,
+            args.out,
+            actor=authorise_export(services, args),
+            force=args.force,
         )
     finally:
         services.close()
