@@ -91,6 +91,7 @@ OPERATIONS: dict[str, tuple[StaffOperation, Call]] = {
         lambda s, x, c: s.export_audit_csv(x, AuditQuery(), _new(c, ".csv")),
     ),
     "verify": (Op.VERIFY_STORE, lambda s, x, c: s.verify(x)),
+    "store_status": (Op.VERIFY_STORE, lambda s, x, c: s.store_status(x)),
     "backup": (Op.BACKUP_STORE, lambda s, x, c: s.backup(x, _new(c, ""))),
 }
 

@@ -431,11 +431,14 @@ class RecordServices(StaffCore):
     ) -> Path:
         """Write one record's PDF (owner-only), logging the export on the record first.
 
-        Run it in a worker. Raises ExportProblem (the target), TryAgain (not logged, so
-        nothing written), NotFound.
+        Run it in a thread worker (sealing runs its own event loop). Raises ExportProblem (the
+        target; or the clinic seals and cannot seal now: no passphrase, an expired seal, no
+        time-stamp), TryAgain (not logged, so nothing written), NotFound.
         """
         import hashlib
 
+        from consent_records.keys import KeyProblem
+        from consent_records.sealing import SealProblem
         from kiosk.services import ExportError, check_output_file, place_file, write_hidden_copy
 
         session = self._begin(session, StaffOperation.EXPORT_PDF)
@@ -444,7 +447,11 @@ class RecordServices(StaffCore):
         except ExportError as exc:
             raise ExportProblem(str(exc)) from None
         stored = self._stored(record_id)
-        data = self._render_pdf(stored, verification=verification)
+        try:
+            data = self._render_pdf(stored, verification=verification)
+        except (KeyProblem, SealProblem) as exc:
+            # The clinic seals its PDFs and this one cannot be sealed now: nothing is written.
+            raise ExportProblem(str(exc)) from None
         try:
             tmp = write_hidden_copy(out, data)
         except ExportError as exc:
@@ -477,7 +484,8 @@ class RecordServices(StaffCore):
     def _render_pdf(
         self, stored: StoredRecord, *, verification: VerifyReport | None = None
     ) -> bytes:
-        """The record's PDF bytes (the lifecycle, discussion and countersignature on it)."""
+        """The record's PDF bytes (the lifecycle, discussion and countersignature on it),
+        sealed with the clinic's seal when it has one (docs/sealing.md)."""
         return self.kiosk.render_pdf(stored, verification=verification)
 
 
