@@ -385,3 +385,14 @@ def test_init_from_a_script_stops_at_a_wrong_answer_and_writes_nothing(
     code, _, err = run(capsys, monkeypatch, "init", "--password-stdin", stdin=answers)
     assert code == 2 and "'America/Nowhere' is not a time zone name" in err
     assert "Nothing was written" in err and not (tmp_path / "config").exists()
+
+
+def test_the_cheap_test_hashing_is_never_used_outside_a_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kiosk.auth.passwords import PARAMETERS, TEST_PARAMETERS
+    from kiosk.staff.services import configured_passwords
+
+    assert configured_passwords().parameters == TEST_PARAMETERS
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    assert configured_passwords().parameters == PARAMETERS

@@ -30,7 +30,7 @@ from consent_records.events import (
     Withdrawn,
 )
 from consent_records.lifecycle import TransitionRefused
-from consent_records.query import Page, RecordQuery
+from consent_records.query import ListedRecord, Page, RecordQuery, name_words
 from consent_records.sanitize import SHORT_MAX, clean_text
 from kiosk.auth.accounts import (
     StaffAccount,
@@ -382,6 +382,30 @@ class RecordServices(StaffCore):
             raise ActionRefused(str(exc)) from None
         return self._view(session, self._stored(record_id))
 
+    def reconsent_candidates(self, session: StaffSession, record_id: str) -> list[ListedRecord]:
+        """Later kiosk records that may be this patient's re-consent: same date of birth and
+        the same name words, signed after this record, not linked yet (newest first)."""
+        session = self._begin(session, StaffOperation.LINK_RECONSENT)
+        stored = self._stored(record_id)
+        record = stored.record
+        linked = {link.new_record_id for link in stored.lifecycle.reconsent_links}
+        query = RecordQuery(
+            text=record.patient.date_of_birth.isoformat(),
+            completed_from=record.completed_at.date(),
+            as_of=self.now(),
+            limit=50,
+        )
+        words = set(name_words(record.patient.full_name))
+        page = self.store.search(query, self.rules)
+        return [
+            item
+            for item in page.items
+            if item.row.record_id != record.id
+            and item.row.record_id not in linked
+            and item.row.completed_at > record.completed_at
+            and set(item.row.name_words) == words
+        ]
+
     def link_reconsent(
         self, session: StaffSession, record_id: str, new_reference: str
     ) -> RecordView:
@@ -485,16 +509,8 @@ class RecordServices(StaffCore):
         self, stored: StoredRecord, *, verification: VerifyReport | None = None
     ) -> bytes:
         """The record's PDF bytes (the lifecycle, discussion and countersignature on it),
-        sealed with the clinic's seal when it has one (docs/sealing.md). A seal that cannot
-        be used (no passphrase for this process, an expired certificate, the time-stamping
-        service down) is an ExportProblem: nothing is written, never an unsealed PDF."""
-        from consent_records.keys import KeyProblem
-        from consent_records.sealing import SealProblem
-
-        try:
-            return self.kiosk.render_pdf(stored, verification=verification)
-        except (KeyProblem, SealProblem) as exc:
-            raise ExportProblem(str(exc)) from None
+        sealed with the clinic's seal when it has one (docs/sealing.md)."""
+        return self.kiosk.render_pdf(stored, verification=verification)
 
 
 def _newer_label(event: object) -> str:
