@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kiosk.staff.services import StaffServices
 
 from consent_records.events import Role
 from kiosk.auth.passwords import TEST_PARAMETERS, Passwords
 from kiosk.settings import Settings
+from kiosk.staff.services import StaffServices
 from tests.test_terminal import EXITED, KIOSK, TMUX, TMUX_CONF, TYPING_GAP, Terminal
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not on PATH (CI installs it)")
@@ -145,7 +145,7 @@ def test_kiosk_and_staff_app_on_one_store(terminal: Terminal, tmp_path: Path) ->
     terminal.keys("C-t")  # to the list
     time.sleep(5 * TYPING_GAP)
     terminal.keys("Enter")
-    terminal.wait_for("Discuss these first", "Record discussion", timeout=30)
+    terminal.wait_for("Discuss these first", "d Discussion", timeout=30)
 
     # The discussion: every item ticked (Space, then Tab past its note), then saved.
     time.sleep(5 * TYPING_GAP)
