@@ -2,10 +2,11 @@
 
 Runs ``ims-kiosk`` in tmux (100x30) and measures, from ``send-keys`` of the final key to
 the new screen's title being visible in ``capture-pane`` (polled every 10 ms):
-- Welcome -> About you (Enter on Start): the first time in a process, then repeats
-  (Back to Welcome, Enter again);
-- each education section -> the next one (End to reach the section's end, Tab Tab to
-  Continue, then the timed Enter);
+- Welcome -> Who is filling this in (Enter on Start): the first time in a process, then
+  for each new patient (Back, "Yes, leave and erase", Enter on Start again);
+- the forms: Who -> About you, and About you (filled in) -> the first education section;
+- each education section -> the next one (End to reach the section's end, then the timed
+  Enter, which continues once the section has been read);
 - the same Enter -> next screen for a bare Textual app, as this machine's floor.
 
 Usage: python benchmarks/keypress.py [--runs 3] [--repeats 5]
@@ -94,18 +95,32 @@ def slow_keys(pane: Pane, *keys: str) -> None:
         time.sleep(GAP)
 
 
+WHO = "Who is filling this in?"
+ABOUT = "About you"
+
+
 def kiosk_run(work: Path, run: int, repeats: int, titles: list[str]) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"first": [], "repeat": [], "education": []}
+    times: dict[str, list[float]] = {
+        "first": [], "repeat": [], "who": [], "about": [], "education": []
+    }  # fmt: skip
     with Pane(100, 30) as pane:
         pane.start([str(KIOSK), "--data-dir", str(work / f"data-{run}")])
         pane.wait(WELCOME, absent="One moment")
-        times["first"].append(press_and_time(pane, "Enter", "About you", gone=WELCOME))
+        times["first"].append(press_and_time(pane, "Enter", WHO, gone=WELCOME))
         for _ in range(repeats):
-            # Back comes after the five fields and the physiotherapist list; Enter on it.
+            # Back is last in the focus order (Shift+Tab from the choices), then "Yes,
+            # leave and erase" on the question it asks: a new patient's Start.
             time.sleep(SETTLE)
-            slow_keys(pane, *["Tab"] * 6, "Enter")
+            slow_keys(pane, "BTab", "Enter")
+            pane.wait("Leave and erase your answers?")
+            slow_keys(pane, "Tab", "Enter")
             pane.wait(WELCOME, absent="One moment")
-            times["repeat"].append(press_and_time(pane, "Enter", "About you", gone=WELCOME))
+            times["repeat"].append(press_and_time(pane, "Enter", WHO, gone=WELCOME))
+
+        # Who: Enter chooses "I am the patient" and moves to Continue; Enter continues.
+        time.sleep(SETTLE)
+        slow_keys(pane, "Enter")
+        times["who"].append(press_and_time(pane, "Enter", ABOUT, gone=WHO))
 
         # About you: name, date of birth, (chart left empty), the first physiotherapist.
         time.sleep(SETTLE)
@@ -115,10 +130,8 @@ def kiosk_run(work: Path, run: int, repeats: int, titles: list[str]) -> dict[str
             pane.type(text)
         slow_keys(pane, "Tab", "Tab", "Enter", "Down", "Enter")
         pane.wait("Alex Kim", absent="Marie Tremblay")
-        slow_keys(pane, "Tab", "Tab")
-        time.sleep(SETTLE)
-        pane.keys("Enter")
-        pane.wait(titles[0], absent="About you")
+        time.sleep(SETTLE)  # choosing the physiotherapist moves focus to Continue
+        times["about"].append(press_and_time(pane, "Enter", titles[0], gone=ABOUT))
 
         for here, following in pairwise(titles):
             # End within ~50 ms of a section appearing stops short of its end (the
@@ -127,7 +140,7 @@ def kiosk_run(work: Path, run: int, repeats: int, titles: list[str]) -> dict[str
             pane.keys("End")  # to the end of the section, which enables Continue
             pane.wait(here, absent="Please read to the end")
             time.sleep(SETTLE)
-            slow_keys(pane, "Tab", "Tab")  # past Back to Continue
+            # Enter continues once the section has been read (the reader does not use it).
             times["education"].append(press_and_time(pane, "Enter", following, gone=here))
     return times
 
@@ -158,22 +171,28 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="ims-keypress-") as tmp:
         work = Path(tmp)
-        first: list[float] = []
-        repeat: list[float] = []
-        education: list[float] = []
+        times: dict[str, list[float]] = {}
         for run in range(args.runs):
-            times = kiosk_run(work, run, args.repeats, titles)
-            first += times["first"]
-            repeat += times["repeat"]
-            education += times["education"]
+            for key, values in kiosk_run(work, run, args.repeats, titles).items():
+                times.setdefault(key, []).extend(values)
         bare = bare_run(work, args.repeats * args.runs)
 
+    floor = statistics.median(bare)
     print("Key press to the next screen's title visible in tmux 100x30 "
           f"(capture-pane every 10 ms), {args.runs} kiosk runs:")  # fmt: skip
-    print(f"  Welcome -> About you, first in a run   {fmt(first)}   target 50 ms")
-    print(f"  Welcome -> About you, repeated         {fmt(repeat)}   target 50 ms")
-    print(f"  education section -> next section      {fmt(education)}   target 100 ms")
-    print(f"  bare Textual app, Enter -> 2nd screen  {fmt(bare)}")
+    rows = [
+        ("Welcome -> Who, first in a run", "first", 50),
+        ("Welcome -> Who, new patient", "repeat", 50),
+        ("Who -> About you (form)", "who", 50),
+        ("About you -> 1st section (form)", "about", 50),
+        ("education section -> next section", "education", 100),
+    ]
+    for label, key, target in rows:
+        values = times[key]
+        ratio = statistics.median(values) / floor
+        print(f"  {label:<36} {fmt(values)}   {ratio:4.1f}x bare   target {target} ms")
+    print(f"  {'bare Textual app, Enter -> 2nd screen':<36} {fmt(bare)}")
+    education = times["education"]
     per_section = len(titles) - 1
     for index in range(per_section):
         values = education[index::per_section]

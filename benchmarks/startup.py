@@ -53,34 +53,28 @@ Hello().run()
 """
 
 # Runs the kiosk's own start path (kiosk.cli.main -> cmd_run) but headless, and exits
-# once the first screen is mounted, so that -X importtime output does not mix with the
-# terminal output (Textual draws on stderr).
+# once Start is ready, so that -X importtime output does not mix with the terminal output
+# (Textual draws on stderr).
 HEADLESS_START = """\
 import sys
 
 import kiosk.cli as cli
+from textual.app import App
+
+run = App.run
 
 
-def cmd_run(args):
-    services = cli._services(args)
-    from kiosk.app import KioskApp
-
-    app = KioskApp(services)
-
-    async def until_welcome(pilot):
+def headless(self, *args, **kwargs):
+    async def until_ready(pilot):
         # Until Start is ready, so the imports the start-up worker makes are counted too.
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         pilot.app.exit()
 
-    try:
-        app.run(headless=True, size=(100, 30), auto_pilot=until_welcome)
-    finally:
-        services.close()
-    return 0
+    return run(self, headless=True, size=(100, 30), auto_pilot=until_ready)
 
 
-cli.cmd_run = cmd_run  # dispatch() looks it up when called
+App.run = headless  # cmd_run, the kiosk's own start path, then runs headless
 sys.exit(cli.main(sys.argv[1:]))
 """
 

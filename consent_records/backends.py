@@ -10,7 +10,7 @@ function ``opener(config, *, read_only, full_check) -> ConsentStore`` registered
   (PostgreSQL) adds itself without this module changing::
 
       [project.entry-points."ims_consent_kiosk.store_backends"]
-      postgresql = "consent_records.pg:open_pg_store"
+      postgresql = "consent_records.pg.engine:open_backend"
 
 A backend's module is imported only when it is chosen (psycopg never loads for the kiosk's
 embedded store).
@@ -41,6 +41,8 @@ class StoreConfig(BaseModel):
     url: str | None = Field(default=None, repr=False)
     """A server backend's connection string (never logged: it may hold a password)."""
     lock_timeout: float = 10.0
+    chain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")] = "main"
+    """The clinic's chain in a server's database (a chain of clinics may share one)."""
 
 
 class StoreOpener(Protocol):

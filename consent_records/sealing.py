@@ -77,6 +77,7 @@ class Sealer:
 
         self.identity = identity
         self.tsa_url = tsa_url
+        self._key = private_key
         der = private_key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
@@ -102,6 +103,28 @@ class Sealer:
             identity.keys_dir / SEAL_KEY, identity.seal_cert, passphrase, "clinic seal key"
         )
         return cls(identity, key, tsa_url=tsa_url)
+
+    def private_der(self) -> bytes:
+        """The seal key as PKCS#8 DER, for this process's own export workers only."""
+        from cryptography.hazmat.primitives import serialization
+
+        der: bytes = self._key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return der
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        """A detached signature of ``data`` by the seal key (DER: ECDSA with SHA-256, or
+        RSA PKCS#1 v1.5 with SHA-256), as ``openssl dgst -sha256 -verify`` checks it."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        signature: bytes = self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return signature
 
     @property
     def level(self) -> str:

@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import AwaitMount
 from textual.worker import get_current_worker
 
+from kiosk.config_file import WelcomeFacts
 from kiosk.i18n import _, set_language
 from screens.base import KioskScreen, PatientStep
 from screens.welcome import WelcomeScreen
@@ -81,14 +82,33 @@ class KioskApp(App[None], inherit_bindings=False):
 
     def __init__(
         self,
-        services: KioskServices,
+        services: KioskServices | None = None,
         *,
+        load: Callable[[], KioskServices] | None = None,
+        welcome: WelcomeFacts | None = None,
         dev_mode: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Either ``services``, ready made, or ``load`` to make them in the start-up worker
+        and ``welcome`` to paint Welcome from until then (the kiosk's start path: the
+        settings, content and store modules are not imported before Welcome shows)."""
         super().__init__()
-        set_language(services.settings.language)
-        self.services = services
+        if services is not None:
+            settings = services.settings
+            welcome = WelcomeFacts(
+                clinic_name=settings.clinic.name,
+                language=settings.language,
+                is_demo=settings.is_demo,
+            )
+        elif load is None or welcome is None:
+            raise TypeError("KioskApp needs services, or load and welcome")
+        set_language(welcome.language)
+        self.welcome = welcome
+        self._services = services
+        self._load = load
+        self.startup_error: Exception | None = None
+        """A setting or file that stopped the kiosk at start-up, to be reported as any
+        command reports it (after the terminal is restored)."""
         self.dev_mode = dev_mode
         self._monotonic = monotonic
         self._last_input = monotonic()
@@ -98,6 +118,18 @@ class KioskApp(App[None], inherit_bindings=False):
         """True once the content is loaded and the record store is open."""
         self.exit_message: str | None = None
         """Why the kiosk stopped, for the person at the terminal (printed after exit)."""
+
+    @property
+    def services(self) -> KioskServices:
+        """The settings, content and store (made by the start-up worker)."""
+        if self._services is None:
+            raise RuntimeError("the kiosk's services are not loaded yet")
+        return self._services
+
+    @property
+    def loaded_services(self) -> KioskServices | None:
+        """The services if they were made (to close them after the app ends), else None."""
+        return self._services
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "developer_quit":
@@ -112,15 +144,27 @@ class KioskApp(App[None], inherit_bindings=False):
     def on_mount(self) -> None:
         self.start_over()
         self.set_interval(1.0, self._check_idle, name="idle-check")
-        # Welcome is on screen from the settings alone; load the content, open the record
-        # store (a second or so with years of records) and import the other screens now.
+        # Welcome is painted from the clinic's name alone. Once it is on screen (a worker
+        # started earlier would hold the interpreter while Welcome is drawn), validate the
+        # settings, load the content, open the record store (a second or so with years of
+        # records) and import the other screens.
+        self.call_after_refresh(self._start_preparing)
+
+    def _start_preparing(self) -> None:
         self.run_worker(
             self._prepare, thread=True, exit_on_error=False, group="startup",
-            description="load content and open the record store",
+            description="validate settings, load content and open the record store",
         )  # fmt: skip
 
     def _prepare(self) -> None:
         """Worker thread: get everything a patient will need; stop the kiosk if we can't."""
+        if self._services is None:
+            assert self._load is not None
+            try:
+                self._services = self._load()
+            except Exception as exc:  # a wrong setting: reported as the commands report it
+                self.call_from_thread(self._cannot_load, exc)
+                return
         try:
             self.services.prepare()
             _step_screens()
@@ -137,6 +181,21 @@ class KioskApp(App[None], inherit_bindings=False):
         self.ready = True
         if isinstance(self.screen, WelcomeScreen):
             self.screen.set_ready()
+        # While the first patient reads Welcome: parse the styles of the widgets the path
+        # uses, so that no key press pays for it.
+        self.call_after_refresh(self._warm_styles)
+
+    def _warm_styles(self) -> None:
+        from screens.warm import warm_styles
+
+        started = time.perf_counter()
+        count = warm_styles(self)
+        log.debug("styles of %d widget classes parsed in %.0f ms", count,
+                  (time.perf_counter() - started) * 1000)  # fmt: skip
+
+    def _cannot_load(self, exc: Exception) -> None:
+        self.startup_error = exc
+        self.exit(return_code=1)
 
     def _cannot_start(self, message: str) -> None:
         """Fail closed: no patient may start on a store that cannot be trusted."""
@@ -174,7 +233,7 @@ class KioskApp(App[None], inherit_bindings=False):
         # A question on top ("Are you still there?", "Leave and erase?") goes with them.
         while len(self.screen_stack) > 2 and not isinstance(self.screen, KioskScreen):
             self.pop_screen()
-        shown = self._switch_to(WelcomeScreen(self.services.settings, ready=self.ready))
+        shown = self._switch_to(self._welcome_screen())
 
         async def forget() -> None:
             # Once the old screen is gone, nothing refers to the old session: collect it
@@ -183,6 +242,10 @@ class KioskApp(App[None], inherit_bindings=False):
             gc.collect()
 
         self.call_later(forget)
+
+    def _welcome_screen(self) -> WelcomeScreen:
+        welcome = self.welcome
+        return WelcomeScreen(welcome.clinic_name, ready=self.ready, is_demo=welcome.is_demo)
 
     def _switch_to(self, screen: KioskScreen) -> AwaitMount | AwaitComplete:
         if isinstance(self.screen, KioskScreen):
@@ -193,7 +256,7 @@ class KioskApp(App[None], inherit_bindings=False):
         """Show one step of the current patient's path."""
         assert self.session is not None
         if position.step == "welcome":
-            self._switch_to(WelcomeScreen(self.services.settings, ready=self.ready))
+            self._switch_to(self._welcome_screen())
             return
         screen_class = _step_screens()[position.step]
         if position.step == "done":

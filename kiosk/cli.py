@@ -12,7 +12,12 @@
     ims-kiosk keys import FILE.p12      use a certificate the clinic already has as its seal
     ims-kiosk keys renew-seal           issue a new seal certificate from the root CA
     ims-kiosk verify-pdf FILE...        check the clinic's seal on PDFs
+    ims-kiosk export --out DIR [...]    sealed PDFs of many records, register, sums, manifest
+    ims-kiosk evidence REF --out F.zip  one record's evidence bundle, checkable by anyone
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
+    ims-kiosk init                      set up a clinic (settings file, first admin)
+    ims-kiosk users add|list|...        staff accounts (kiosk/cli_staff.py)
+    ims-kiosk records list|show         records, for signed-in staff
     ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
     ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
 
@@ -80,6 +85,8 @@ def _passphrase_stdin(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kiosk.cli_staff import add_pdf_user_options, add_staff_commands
+
     parser = argparse.ArgumentParser(
         prog="ims-kiosk",
         description="IMS Consent Kiosk: patient education and informed-consent records.",
@@ -114,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     pdf.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     pdf.add_argument("--out", type=Path, required=True, metavar="FILE")
     pdf.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add_pdf_user_options(pdf)
 
     aftercare = commands.add_parser(
         "aftercare", help="write the take-home warning signs and aftercare sheet for a record"
@@ -160,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     seal_cli.add_key_actions(key_commands, _common, _passphrase_stdin)
     seal_cli.add_commands(commands, _common)
+    from kiosk import export_cli
+
+    export_cli.add_commands(commands, _common)
 
     checkpoint = commands.add_parser(
         "checkpoint", help="sign the chain's head with the clinic's key and print it"
@@ -171,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", type=Path, default=None, metavar="FILE",
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
+    add_staff_commands(commands, _common)
     from kiosk import pg_cli  # the PostgreSQL commands (psycopg only when they run)
 
     pg_cli.add_commands(commands, _common)
@@ -275,17 +287,27 @@ def _with_progress(label: str, work: Callable[[Callable[[int, int], None]], Any]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    services = _services(args)
+    from kiosk.config_file import resolve_config, welcome_facts
+
+    # Welcome is painted from the clinic's name alone (read from the settings file, not
+    # validated yet). The start-up worker then validates the settings, loads the content
+    # and opens (and checks) the store; a wrong setting, a damaged or unwritable store makes
+    # the app exit before any patient starts, and it is reported here as any command would.
+    welcome = welcome_facts(resolve_config(args.config))
     from kiosk.app import KioskApp
 
-    # The app shows Welcome at once, then loads the content and opens (and checks) the
-    # store in a worker; a damaged or unwritable store makes it exit with ``exit_message``
-    # before any patient starts.
-    app = KioskApp(services, dev_mode=bool(getattr(args, "dev", False)))
+    app = KioskApp(
+        load=lambda: _services(args),
+        welcome=welcome,
+        dev_mode=bool(getattr(args, "dev", False)),
+    )
     try:
         app.run()
     finally:
-        services.close()
+        if (services := app.loaded_services) is not None:
+            services.close()
+    if app.startup_error is not None:
+        raise app.startup_error
     if app.exit_message:
         print(app.exit_message, file=sys.stderr)
         return EXIT_PROBLEM
@@ -349,10 +371,20 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
+        # A record-reading command: signed in with --user (audited under that person), or
+        # a data directory of demo records only (kiosk/cli_staff.py says why).
+        staff = _staff_for_pdf(args, services)
         report = _with_progress(
             "Verifying the store", lambda bar: services.store.verify(progress=bar)
         )
-        out = services.export_pdf(args.reference, out, force=args.force, verification=report)
+        if staff is None:
+            out = services.export_pdf(args.reference, out, force=args.force, verification=report)
+        else:
+            staff_services, session = staff
+            record_id = staff_services.find_reference(session, args.reference)
+            out = staff_services.export_pdf(
+                session, record_id, out, force=args.force, verification=report
+            )
     finally:
         services.close()
     print(f"Wrote {out}")
@@ -365,6 +397,15 @@ def cmd_pdf(args: argparse.Namespace) -> int:
         )
         return EXIT_PROBLEM
     return EXIT_OK
+
+
+def _staff_for_pdf(args: argparse.Namespace, services: KioskServices) -> tuple[Any, Any] | None:
+    from kiosk.cli_staff import pdf_session
+    from kiosk.staff.services import StaffServices
+
+    staff = StaffServices(services.settings, services.data_dir, store=services.store, content=None)
+    session = pdf_session(args, staff, args.reference)
+    return None if session is None else (staff, session)
 
 
 def cmd_aftercare(args: argparse.Namespace) -> int:
@@ -478,7 +519,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"Note: {note}")
     print("Every record and event matches the chain.")
+    _audit_as_os_user(data_dir, "verify", report)
     return EXIT_OK
+
+
+def _audit_as_os_user(
+    data_dir: Path, what: str, report: VerifyReport, target: Path | None = None
+) -> None:
+    from kiosk.cli_staff import audit_os_command
+
+    note = audit_os_command(data_dir, what, report, target)
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _where(store: Any) -> str:
@@ -539,6 +591,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
     print(f"Backup written to {args.out}: {report.summary_line()}")
     print(f"Anchor: {report.anchor_text}")
+    _audit_as_os_user(store.data_dir, "backup", report, args.out)
     return EXIT_OK
 
 
@@ -566,8 +619,14 @@ def _writable_store(args: argparse.Namespace) -> TinyDBStore:
     from kiosk.services import setup_logging
     from kiosk.settings import load_settings, resolve_config
 
-    load_settings(resolve_config(args.config))
+    settings = load_settings(resolve_config(args.config))
     data_dir = _data_dir(args)
+    if settings.store == "postgresql":
+        # The records are in the database; the data directory keeps the log and the keys.
+        from kiosk.pg_cli import open_configured_store
+
+        setup_logging(data_dir)
+        return open_configured_store(settings)  # type: ignore[no-any-return]
     _require_store(data_dir)
     store = open_store(data_dir)
     setup_logging(data_dir)
@@ -587,10 +646,14 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     store = _writable_store(args)
     try:
         data_dir = store.data_dir
-        public = load_public(data_dir / KEYS_DIR) if (data_dir / KEYS_DIR).is_dir() else None
+        # (On PostgreSQL the keys stay in this machine's data directory.)
+        keys_dir = (
+            _data_dir(args) if getattr(store, "backend", "") == "postgresql" else data_dir
+        ) / KEYS_DIR
+        public = load_public(keys_dir) if keys_dir.is_dir() else None
         if public is None:
             raise CommandError(
-                f"{data_dir.absolute()} has no checkpoint key yet; make one with "
+                f"{keys_dir.parent.absolute()} has no checkpoint key yet; make one with "
                 "`ims-kiosk keys init` first."
             )
         report, high_water = _verified(store, args)
@@ -599,7 +662,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 f"The store does not verify, so no checkpoint was signed: {report.problem}. "
                 "See docs/storage.md."
             )
-        signer = unseal(args.key or data_dir / KEYS_DIR / "checkpoint-key.json", _passphrase(
+        signer = unseal(args.key or keys_dir / "checkpoint-key.json", _passphrase(
             args, confirm=False
         ))  # fmt: skip
         if signer.public.fingerprint != public.fingerprint:
@@ -608,6 +671,9 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 f"key ({public.fingerprint}); nothing was signed."
             )
         checkpoint = signer.sign(report.chain_length, report.chain_head)
+        keep_key = getattr(store, "keep_public_key", None)
+        if keep_key is not None:  # a database keeps the public key with the chain
+            keep_key(public.fingerprint, (keys_dir / "checkpoint-key.pub").read_bytes())
         store.add_checkpoint(checkpoint)
     finally:
         store.close()
@@ -617,7 +683,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(checkpoint.line())
     print(
-        f"Signed entry {checkpoint.seq} of {data_dir.absolute()}. Keep the line above off the "
+        f"Signed entry {checkpoint.seq} of {_where(store)}. Keep the line above off the "
         "kiosk (write it down, print it or e-mail it to yourself); "
         "`ims-kiosk verify --expect '<the line>'` proves the store still holds it.",
         file=sys.stderr,
@@ -626,7 +692,12 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from kiosk.cli_staff import dispatch_staff
+
     command = args.command or "run"
+    staff = dispatch_staff(args, parser)
+    if staff is not None:
+        return staff
     if command == "content":
         if getattr(args, "content_command", None) != "check":
             parser.parse_args(["content", "--help"])
@@ -637,7 +708,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from kiosk import pg_cli
 
         return (pg_cli.cmd_db if command == "db" else pg_cli.cmd_store)(args, parser)
-    from kiosk import seal_cli
+    from kiosk import export_cli, seal_cli
 
     handlers = {
         "run": cmd_run,
@@ -649,6 +720,8 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "backup": cmd_backup,
         "checkpoint": cmd_checkpoint,
         "verify-pdf": seal_cli.cmd_verify_pdf,
+        "export": export_cli.cmd_export,
+        "evidence": export_cli.cmd_evidence,
     }
     return handlers[command](args)
 
@@ -687,13 +760,21 @@ def report(exc: Exception) -> int:
     from consent_records.keys import KeyProblem
     from consent_records.sealing import SealProblem
     from content.loader import ContentError
+    from kiosk.cli_staff import describe_staff_error
+    from kiosk.export import ExportStopped
     from kiosk.services import ExportError, SaveFailed
     from kiosk.settings import SettingsError
 
+    staff = describe_staff_error(exc)
+    if staff is not None:
+        print(staff[0], file=sys.stderr)
+        return staff[1]
     if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(exc, KeyProblem | SealProblem | ExportError | AftercareUnavailable):
+    if isinstance(
+        exc, KeyProblem | SealProblem | ExportError | ExportStopped | AftercareUnavailable
+    ):
         print(exc, file=sys.stderr)
         return EXIT_PROBLEM
     if isinstance(exc, RecordNotFound):

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,10 +47,37 @@ from pydantic import (
     model_validator,
 )
 
-ENV_DATA_DIR = "IMS_KIOSK_DATA_DIR"
-ENV_CONFIG = "IMS_KIOSK_CONFIG"
-APP_NAME = "ims-kiosk"
-CONFIG_FILE_NAME = "clinic.toml"
+# The file itself is found and read by the light module the kiosk's start path uses (no
+# pydantic there, so Welcome can be painted before the settings are validated).
+from kiosk.config_file import (
+    APP_NAME,
+    CONFIG_FILE_NAME,
+    DEMO_CLINIC_NAME,
+    ENV_CONFIG,
+    ENV_DATA_DIR,
+    LANGUAGE_PATTERN,
+    MAX_CONFIG_BYTES,
+    SettingsError,
+    parse_config,
+    resolve_config,
+    user_config_file,
+)
+
+__all__ = [
+    "APP_NAME",
+    "CONFIG_FILE_NAME",
+    "ENV_CONFIG",
+    "ENV_DATA_DIR",
+    "MAX_CONFIG_BYTES",
+    "Settings",
+    "SettingsError",
+    "default_data_dir",
+    "load_settings",
+    "resolve_config",
+    "resolve_data_dir",
+    "user_config_file",
+]
+
 DEFAULT_CONSENT_VALID_DAYS = 365
 DEFAULT_STAFF_IDLE_TIMEOUT_SECONDS = 300
 
@@ -86,10 +111,6 @@ Province = Literal["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "
 the age of majority and the rule for young patients (``content/en/provinces.yaml``)."""
 
 
-class SettingsError(Exception):
-    """The config file is missing or wrong. The message names the file and field."""
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -104,7 +125,12 @@ class PhysiotherapistEntry(Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
     name: Name
     registration: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+            AfterValidator(_printable),
+        ]
+        | None
     ) = None
     """Their registration number with the provincial college (printed with the
     countersignature); None when not configured."""
@@ -112,7 +138,7 @@ class PhysiotherapistEntry(Strict):
 
 class Settings(Strict):
     clinic: Clinic = Clinic(
-        name="Demo Physiotherapy Clinic",
+        name=DEMO_CLINIC_NAME,
         address=["123 Sample Avenue", "Edmonton AB  T5J 0A1"],
         phone="780-555-0100",
     )
@@ -134,7 +160,7 @@ class Settings(Strict):
     electrical_stimulation: bool = False
     """Whether the clinic uses needles with electrical stimulation: the education then says
     so and what it adds, and screening asks about implanted electrical devices."""
-    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
+    language: Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)] = "en"
     consent_valid_days: Annotated[int, Field(ge=1, le=3650)] = DEFAULT_CONSENT_VALID_DAYS
     """How long a countersigned consent stays active before it shows "expired"."""
     staff_idle_timeout_seconds: Annotated[float, Field(ge=30, le=3600)] = (
@@ -231,7 +257,7 @@ def load_settings(path: Path | None) -> Settings:
         demo = Settings()
         demo._demo = True
         return demo
-    raw = _parse_config(path)
+    raw = parse_config(path)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
@@ -246,61 +272,6 @@ def load_settings(path: Path | None) -> Settings:
     if settings.data_dir is not None and not settings.data_dir.is_absolute():
         settings = settings.model_copy(update={"data_dir": path.parent / settings.data_dir})
     return settings
-
-
-MAX_CONFIG_BYTES = 1 << 20
-"""A clinic's settings file is a few kilobytes; anything over a megabyte is not one."""
-
-
-def _parse_config(path: Path) -> dict[str, object]:
-    """The TOML in ``path``: a regular file (never a FIFO or device, which would hang or
-    never end), at most MAX_CONFIG_BYTES, UTF-8, not nested absurdly deep. SettingsError
-    otherwise, naming the file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise SettingsError(f"Config file {path} does not exist.") from None
-    except OSError as exc:
-        raise SettingsError(f"Config file {path} cannot be read: {exc.strerror or exc}.") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SettingsError(
-                f"Config file {path} is not a regular file (a device, pipe or folder); name "
-                "the clinic's TOML settings file."
-            )
-        blob = os.read(fd, MAX_CONFIG_BYTES + 1)
-        while len(blob) <= MAX_CONFIG_BYTES and (more := os.read(fd, MAX_CONFIG_BYTES + 1)):
-            blob += more
-    except OSError as exc:
-        raise SettingsError(f"Config file {path} cannot be read: {exc.strerror or exc}.") from None
-    finally:
-        os.close(fd)
-    if len(blob) > MAX_CONFIG_BYTES:
-        raise SettingsError(
-            f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a clinic's "
-            "settings file is a few kilobytes. Check that --config names the right file."
-        )
-    try:
-        text = blob.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SettingsError(f"Config file {path} is not UTF-8 text.") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"Config file {path} is not valid TOML: {exc}") from None
-    except RecursionError:
-        raise SettingsError(
-            f"Config file {path} nests tables or arrays too deeply to be a settings file."
-        ) from None
-
-
-def user_config_file() -> Path:
-    """The per-user settings file ``ims-kiosk init`` writes (platformdirs), for example
-    ``~/.config/ims-kiosk/clinic.toml`` on Linux."""
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / CONFIG_FILE_NAME
 
 
 def default_data_dir(*, demo: bool) -> Path:
@@ -328,15 +299,3 @@ def resolve_data_dir(cli_value: Path | None, settings: Settings | None = None) -
     if settings is not None and settings.data_dir is not None:
         return settings.data_dir
     return default_data_dir(demo=settings is None or settings.is_demo)
-
-
-def resolve_config(cli_value: Path | None) -> Path | None:
-    """``--config``, else IMS_KIOSK_CONFIG, else the per-user settings file when it exists
-    (written by ``ims-kiosk init``), else None: the demo clinic."""
-    if cli_value is not None:
-        return cli_value
-    env = os.environ.get(ENV_CONFIG)
-    if env:
-        return Path(env)
-    found = user_config_file()
-    return found if os.path.lexists(found) else None

@@ -156,16 +156,18 @@ class ScreeningScreen(PatientStep):
 
     def focus_hint(self, focused: Widget | None) -> str:
         if isinstance(focused, QuestionBlock):
-            return _("Y: Yes   N: No   S: Not sure   (or Tab to the answers)")
+            return _("Y: Yes   N: No   S: Not sure   Tab: to the answers")
         if focused is not None and focused.has_class("answer"):
             return _("Left, Right: move   Enter: choose")
         return super().focus_hint(focused)
 
     def key_hint(self) -> str:
         focused = self.focused
-        if isinstance(focused, QuestionBlock) or (
-            focused is not None and focused.has_class("answer")
-        ):
+        if isinstance(focused, QuestionBlock):
+            if self.session.screening_complete():
+                return "   ".join((self.focus_hint(focused), _("Enter: Continue")))
+            return self.focus_hint(focused)
+        if focused is not None and focused.has_class("answer"):
             return "   ".join((self.focus_hint(focused), _("Tab: next")))
         return super().key_hint()
 
@@ -213,7 +215,13 @@ class DecisionScreen(PatientStep):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query(".statement").first(Checkbox).focus()
+        self.query(".statement").first(Checkbox).focus(scroll_visible=False)
+        # The choices scroll themselves into view as they mount; start at the top, where
+        # the page says what to do.
+        self.call_after_refresh(self._to_top)
+
+    def _to_top(self) -> None:
+        self.query_one("#decision", VerticalScroll).scroll_home(animate=False)
 
     def _read(self) -> tuple[Decision | None, set[str]]:
         confirmed = {

@@ -22,7 +22,6 @@ from kiosk.i18n import _
 
 if TYPE_CHECKING:
     from kiosk.session import ConsentSession, Position
-    from kiosk.settings import Settings
 
 
 class BackButton(Button):
@@ -67,16 +66,16 @@ class KioskScreen(Screen[None]):
 
         forward: bool
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, clinic_name: str) -> None:
         super().__init__()
-        self.settings = settings
+        self.clinic_name = clinic_name
 
     def progress_text(self) -> str:
         return ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topbar"):
-            yield Label(self.settings.clinic.name, id="clinic-name", markup=False)
+            yield Label(self.clinic_name, id="clinic-name", markup=False)
             if progress := self.progress_text():
                 yield Label(progress, id="progress")
         with Vertical(id="page"):
@@ -219,7 +218,7 @@ class PatientStep(KioskScreen):
     """A step of one patient's path, working on their :class:`ConsentSession`."""
 
     def __init__(self, session: ConsentSession, position: Position) -> None:
-        super().__init__(session.settings)
+        super().__init__(session.settings.clinic.name)
         self.session = session
         self.position = position
 

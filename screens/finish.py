@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -172,6 +173,7 @@ class DoneScreen(PatientStep):
 
     show_back = False
     continue_label = "Finish"
+    FINISH_AFTER_SECONDS = 1.0
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "scroll('down')", "Read on", show=False),
@@ -191,6 +193,7 @@ class DoneScreen(PatientStep):
         self.saved = saved
         self.remaining = 0
         self._finished = False
+        self._shown_at = time.monotonic()
 
     def compose_body(self) -> ComposeResult:
         bundle = self.session.shown
@@ -237,7 +240,11 @@ class DoneScreen(PatientStep):
         self.remaining = math.ceil(self.session.settings.done_return_seconds)
         self._show_countdown()
         self.countdown = self.set_interval(1.0, self._tick)
-        self.query_one("#done", VerticalScroll).focus()
+        done = self.query_one("#done", VerticalScroll)
+        done.focus()
+        # Any scrolling (keys, wheel, swipe, the scroll bar) means someone is reading.
+        self.watch(done, "scroll_y", self._still_reading, init=False)
+        self._shown_at = time.monotonic()
 
     def _tick(self) -> None:
         self.remaining -= 1
@@ -267,13 +274,6 @@ class DoneScreen(PatientStep):
             "home": done.scroll_home,
             "end": done.scroll_end,
         }[how](animate=False)
-        self._still_reading()
-
-    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        self._still_reading()
-
-    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        self._still_reading()
 
     def focus_hint(self, focused: Widget | None) -> str:
         return _("Up, Down, Page Down: read")
@@ -288,7 +288,10 @@ class DoneScreen(PatientStep):
             self.post_message(self.Finished())
 
     def commit(self) -> bool:
-        self._finish()
+        # An Enter meant for "Sign and finish" (pressed twice, or queued while saving)
+        # must not skip the reference code: Finish works once the screen has been seen.
+        if time.monotonic() - self._shown_at >= self.FINISH_AFTER_SECONDS:
+            self._finish()
         return False
 
 
@@ -305,6 +308,7 @@ class StillThereScreen(ModalScreen[bool]):
             yield Static(_("Are you still there?"), classes="title")
             yield Static("", id="still-countdown")
             yield Button(_("Yes, I'm still here"), id="still-here", variant="primary")
+            yield Static(_("Press any key or touch the screen to go on."), classes="hint")
 
     def on_mount(self) -> None:
         self._tick()

@@ -35,6 +35,7 @@ class EducationScreen(PatientStep):
         reader.focus()
         self.session.enter_section(self.section.id)
         self.watch(reader, "scroll_y", self._scrolled, init=False)
+        self.watch(reader, "scroll_target_y", self._scrolled, init=False)
         self.call_after_refresh(self._scrolled)
 
     def on_unmount(self) -> None:
@@ -43,7 +44,11 @@ class EducationScreen(PatientStep):
     def _scrolled(self) -> None:
         reader = self.query_one("#reader", VerticalScroll)
         # max_scroll_y is 0 when the text fits; wait for the first layout to know.
-        if reader.size.height and reader.scroll_y >= reader.max_scroll_y - 0.5:
+        # Where the scroll is going counts, not only where it is: after End (or Page Down
+        # onto the last page) the smooth scroll takes a moment, and an Enter pressed
+        # meanwhile must not be a dead key.
+        heading_to = max(reader.scroll_y, reader.scroll_target_y)
+        if reader.size.height and heading_to >= reader.max_scroll_y - 0.5:
             self.session.section_end_reached(self.section.id)
         done = self.session.section_done(self.section.id)
         self.query_one("#scroll-hint", Static).update(

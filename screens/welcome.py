@@ -1,7 +1,8 @@
 """The Welcome screen: shown at start-up and between patients.
 
-It needs only the settings, so it can be on screen before the content is loaded and the
-record store is opened (which can take a second in a clinic with years of records).
+It needs only the clinic's name, so it can be on screen before the settings are validated,
+the content is loaded and the record store is opened (which can take a second in a clinic
+with years of records).
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ class WelcomeScreen(KioskScreen):
     ]
     """Enter starts even when the button does not have focus (it has none while disabled)."""
 
-    def __init__(self, settings, *, ready: bool) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(settings)
+    def __init__(self, clinic_name: str, *, ready: bool, is_demo: bool = False) -> None:
+        super().__init__(clinic_name)
         self.ready = ready
+        self.is_demo = is_demo
         self._pending_start = False
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="welcome"):
-            if getattr(self.settings, "is_demo", False):
+            if self.is_demo:
                 # No clinic is set up: nobody may record a real patient here by mistake.
                 yield Static(
                     _(
@@ -46,7 +48,7 @@ class WelcomeScreen(KioskScreen):
                     markup=False,
                 )
             yield Static(
-                _("Welcome to {clinic}").format(clinic=self.settings.clinic.name),
+                _("Welcome to {clinic}").format(clinic=self.clinic_name),
                 id="welcome-title",
                 classes="title",
                 markup=False,

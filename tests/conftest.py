@@ -66,3 +66,7 @@ def make_services(tmp_path: Path) -> Iterator[Callable[..., KioskServices]]:
     yield factory
     for services in made:
         services.close()
+
+
+# The clinic's seal, made once per session (tests/seal_fixtures.py).
+from tests.seal_fixtures import clinic, keys_dir, sealer  # noqa: E402, F401

@@ -40,9 +40,15 @@ async def fill(pilot: Pilot[None], selector: str, text: str) -> None:
 
 
 async def ready(pilot: Pilot[None]) -> None:
-    """Wait until the kiosk has loaded its content and opened the store."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Wait until the kiosk has loaded its content and opened the store (the start-up
+    worker begins once Welcome has been drawn)."""
+    app = pilot.app
+    assert isinstance(app, KioskApp)
+    for _ in range(500):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.ready:
+            break
     assert isinstance(pilot.app.screen, WelcomeScreen)
     assert not pilot.app.screen.query_one("#continue", Button).disabled
 

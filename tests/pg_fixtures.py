@@ -123,3 +123,40 @@ def pg_store_factory(pg_database: PgDatabase) -> Iterator[Callable[..., Any]]:
     yield factory
     for store in opened:
         store.close()
+
+
+_shared: dict[str, Any] = {}
+
+
+def contract_config(tmp: Path) -> Any:
+    """A StoreConfig of an empty PostgreSQL store for the contract tests: one database per
+    test process (made on first use, on IMS_KIOSK_TEST_PG's cluster or one started here),
+    a fresh chain per temporary folder. Skips, saying why, when no server can start."""
+    import atexit
+    import hashlib
+
+    from consent_records.backends import StoreConfig
+
+    if "error" in _shared:
+        pytest.skip(_shared["error"])
+    if "db" not in _shared:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            _shared["error"] = "psycopg is not installed"
+            pytest.skip(_shared["error"])
+        dsn = os.environ.get(pgcluster.ENV_DSN)
+        if not dsn:
+            try:
+                base, dsn = pgcluster.start()
+            except (pgcluster.ClusterUnavailable, OSError) as exc:
+                _shared["error"] = f"no PostgreSQL server could be started here: {exc}"
+                pytest.skip(_shared["error"])
+            atexit.register(pgcluster.stop, base)
+        db = create_database(dsn)
+        atexit.register(drop_database, dsn, db)
+        _shared["db"] = db
+    chain = "c" + hashlib.sha256(os.fspath(tmp).encode()).hexdigest()[:16]
+    return StoreConfig(
+        backend="postgresql", data_dir=tmp / "data", url=_shared["db"].app_dsn, chain=chain
+    )

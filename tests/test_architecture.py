@@ -111,3 +111,61 @@ def test_kiosk_start_path_does_not_load_heavy_modules() -> None:
         }
     )
     assert heavy == []
+
+
+START_PATH_PROBE = """
+import sys, threading
+import kiosk.cli as cli
+from textual.app import App
+
+gate = threading.Event()
+real = cli._services
+
+
+def gated(args):
+    gate.wait(30)  # the start-up worker waits until Welcome has been looked at
+    return real(args)
+
+
+cli._services = gated
+run = App.run
+seen = {}
+
+
+def headless(self, *args, **kwargs):
+    async def look(pilot):
+        await pilot.pause()
+        seen["screen"] = type(pilot.app.screen).__name__
+        seen["modules"] = sorted(sys.modules)
+        gate.set()
+        pilot.app.exit()
+
+    return run(self, headless=True, size=(80, 24), auto_pilot=look)
+
+
+App.run = headless
+cli.main(sys.argv[1:])
+print(repr((seen["screen"], seen["modules"])))
+"""
+
+
+def test_welcome_is_painted_before_settings_content_store_or_signing_load(
+    tmp_path: Path,
+) -> None:
+    """The kiosk's real start path (``ims-kiosk`` -> cmd_run), stopped as Welcome shows:
+    no pydantic, settings validation, content, record store, PDF, signing or database
+    module has been imported yet (they load in the worker once Welcome is on screen)."""
+    done = subprocess.run(
+        [sys.executable, "-c", START_PATH_PROBE, "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    screen, modules = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert screen == "WelcomeScreen"
+    heavy = {
+        "pydantic", "yaml", "tinydb", "reportlab", "pyhanko", "cryptography", "psycopg",
+        "content", "consent_records",
+    }  # fmt: skip
+    loaded = sorted(m for m in modules if m.split(".")[0] in heavy)
+    assert loaded == []
+    assert "kiosk.settings" not in modules and "kiosk.services" not in modules

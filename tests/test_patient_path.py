@@ -399,6 +399,7 @@ async def test_done_ends_only_with_finish(make_services: Services) -> None:
         await pilot.press("x", "down", "pagedown", "tab")
         await pilot.pause()
         assert isinstance(app.screen, DoneScreen), "a stray key wiped the Done screen"
+        app.screen._shown_at -= DoneScreen.FINISH_AFTER_SECONDS  # seen for a moment
         await pilot.click("#continue")  # Finish
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)

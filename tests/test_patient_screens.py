@@ -48,6 +48,7 @@ async def test_done_scrolls_to_the_last_warning_sign_with_the_reference_code_in_
         assert isinstance(screen, DoneScreen)
         bundle = screen.session.shown
         last_sign = bundle.warning_signs_by_urgency()[max(bundle.warning_signs_by_urgency())]
+        screen.remaining = 5  # nearly out of time, but reading: scrolling gives it all back
         seen = flat(screen_text(pilot))
         for _ in range(20):  # Down and Page Down read on; they never end the screen
             if last_sign[-1].text in flat(screen_text(pilot)):
@@ -57,6 +58,7 @@ async def test_done_scrolls_to_the_last_warning_sign_with_the_reference_code_in_
             seen += " " + flat(screen_text(pilot))
         text = screen_text(pilot)
         assert isinstance(app.screen, DoneScreen), "a scrolling key ended the Done screen"
+        assert screen.remaining >= services.settings.done_return_seconds - 2
         assert last_sign[-1].text in flat(text)
         assert steps.REFERENCE in text, "the reference code scrolled away"
         for sign in bundle.warning_signs:
@@ -67,8 +69,10 @@ async def test_done_scrolls_to_the_last_warning_sign_with_the_reference_code_in_
 
 
 async def test_done_ends_with_finish_and_says_what_happens_next_for_each_decision(
-    make_services: Services,
+    make_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # However slow the machine, the keys below come "at once" after the screen appeared.
+    monkeypatch.setattr(DoneScreen, "FINISH_AFTER_SECONDS", 3600.0)
     app = KioskApp(make_services())
     async with app.run_test(size=SIZE) as pilot:
         seen: dict[Decision, str] = {}
@@ -80,9 +84,11 @@ async def test_done_ends_with_finish_and_says_what_happens_next_for_each_decisio
             assert flat(option.next_steps)[:60] in seen[decision]
             assert "Finish" in seen[decision]
         assert len(set(seen.values())) == 3, "the Done screen reads the same for every decision"
-        await pilot.press("x", "down", "up", "tab", "shift+tab")
+        await pilot.press("x", "down", "up", "tab", "shift+tab", "enter")
         await pilot.pause()
+        # Still there: an Enter at once is one meant for "Sign and finish", pressed twice.
         assert isinstance(app.screen, DoneScreen)
+        app.screen._shown_at -= DoneScreen.FINISH_AFTER_SECONDS  # a moment later
         await pilot.press("enter")  # Enter: Finish (the hint line says so)
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)

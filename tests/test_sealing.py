@@ -24,66 +24,7 @@ from pypdf import PdfReader, PdfWriter
 
 from consent_records import sealkeys
 from consent_records.sealing import Sealer
-from kiosk.cli import main
-
-ROOT_PASS = "offline passphrase for tests"
-SEAL_PASS = "seal passphrase for tests"
-CLINIC = "Clinique Évangéline Physiothérapie"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(scope="session")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A clinic root and seal, made once (as `keys init` makes them)."""
-    keys = tmp_path_factory.mktemp("seal") / "keys"
-    sealkeys.create_seal(keys, CLINIC, ROOT_PASS, SEAL_PASS)
-    return keys
-
-
-@pytest.fixture(scope="session")
-def sealer(keys_dir: Path) -> Sealer:
-    identity = sealkeys.load_identity(keys_dir)
-    assert identity is not None
-    return Sealer.open(identity, SEAL_PASS)
-
-
-@pytest.fixture
-def clinic(tmp_path: Path, keys_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    """A store with three demo records, the session's seal and a passphrase file."""
-    data = tmp_path / "data"
-    _, out, _ = run(capsys, "demo", "--records", "3", "--data-dir", str(data), "--seed", "5")
-    refs = [line.split("\t")[0] for line in out.splitlines()]
-    (data / "keys").mkdir(mode=0o700, exist_ok=True)
-    for name in sealkeys.SEAL_FILES:
-        shutil.copy(keys_dir / name, data / "keys" / name)
-    secret = tmp_path / "seal-passphrase"
-    secret.write_text(SEAL_PASS + "\n")
-    secret.chmod(0o600)
-    config = tmp_path / "clinic.toml"
-    config.write_text(f'seal_passphrase_file = "{secret}"\n')
-    return {"data": data, "refs": refs, "config": config, "secret": secret, "tmp": tmp_path}
-
-
-def export(capsys: pytest.CaptureFixture[str], c: dict[str, Any], ref: str, name: str) -> Path:
-    out = c["tmp"] / name
-    code, _, err = run(
-        capsys, "pdf", ref, "--out", str(out), "--data-dir", str(c["data"]),
-        "--config", str(c["config"]),
-    )  # fmt: skip
-    assert code == 0, err
-    return out
-
-
-def verify(capsys: pytest.CaptureFixture[str], c: dict[str, Any], *files: Path) -> tuple[int, str]:
-    code, out, err = run(capsys, "verify-pdf", *map(str, files), "--data-dir", str(c["data"]))
-    assert "Traceback" not in out + err
-    return code, out
-
+from tests.seal_fixtures import CLINIC, ROOT_PASS, SEAL_PASS, export, run, verify
 
 # -- keys ---------------------------------------------------------------------------------
 
@@ -424,20 +365,25 @@ def test_verify_pdf_checks_the_record_against_the_store(
 ) -> None:
     from consent_records.model import EventKind, RecordEvent
 
-    pdf = export(capsys, clinic, clinic["refs"][0], "then.pdf")
+    services = _services(clinic)
+    try:  # a record the physiotherapist can still discuss (not declined at the kiosk)
+        ref = next(r for r in clinic["refs"] if services.find(r).record.decision.value != "decline")
+    finally:
+        services.close()
+    pdf = export(capsys, clinic, ref, "then.pdf")
     services = _services(clinic)
     try:
-        stored = services.find(clinic["refs"][0])
+        stored = services.find(ref)
         services.store.append_event(
             RecordEvent(
-                record_id=stored.record.id, kind=EventKind.WITHDRAWN, at=services.now(),
+                record_id=stored.record.id, kind=EventKind.PHYSIO_REVIEWED, at=services.now(),
                 actor="physio",
             )
         )  # fmt: skip
     finally:
         services.close()
     code, out = verify(capsys, clinic, pdf)
-    assert code == 1 and "OUTDATED" in out and "is now withdrawn" in out
+    assert code == 1 and "OUTDATED" in out and "is now discussed" in out
 
     # The same seal over another clinic store: the record is not there.
     other = tmp_path / "other"

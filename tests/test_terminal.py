@@ -322,6 +322,7 @@ def test_done_screen_read_to_the_last_warning_sign_with_the_keyboard(
         f'{command}; status=$?; echo "{EXITED} $status]"; exit $status',
     )  # fmt: skip
     screen = terminal.wait_for(f"Your reference code: {REFERENCE}", "Finish")
+    shown_at = time.monotonic()
     read = flat(screen)
     for _ in range(30):
         if last[-40:] in flat(screen):
@@ -335,6 +336,12 @@ def test_done_screen_read_to_the_last_warning_sign_with_the_keyboard(
         while text(screen) == text(before) and time.monotonic() < deadline:  # scrolled?
             time.sleep(POLL)
             screen = terminal.screen()
+        settled = time.monotonic()
+        while time.monotonic() - settled < 0.25 and time.monotonic() < deadline:
+            time.sleep(POLL)  # the scroll is smooth: wait until it has come to rest
+            now = terminal.screen()
+            if text(now) != text(screen):
+                screen, settled = now, time.monotonic()
         read += " " + flat(screen)
     assert last[-40:] in flat(screen), f"the last warning sign never came into view:\n{screen}"
     assert REFERENCE in screen, f"the reference code scrolled away:\n{screen}"
@@ -343,5 +350,8 @@ def test_done_screen_read_to_the_last_warning_sign_with_the_keyboard(
     assert not any(len(line) > 80 for line in screen.splitlines())
     countdown = [line for line in screen.splitlines() if "closes by itself" in line]
     assert len(countdown) == 1 and countdown[0].rstrip().endswith("s."), screen
+    # Finish takes an Enter once the screen has been up a second (an Enter pressed twice
+    # on "Sign and finish" must not skip the reference code).
+    time.sleep(max(0.0, shown_at + 1.2 - time.monotonic()))
     terminal.keys("Enter")  # Finish
     terminal.wait_for("Welcome to", absent=REFERENCE)

@@ -22,9 +22,10 @@ from consent_records.chain import EntryKind, encode_entry
 _SHA_SUFFIX = len(b',"sha256":"') + 64 + len(b'"}')
 _OPEN = b'{"data":'
 _TAIL = re.compile(
-    rb',"kind":"(record|event)","prev_sha256":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,17})\}\Z'
+    rb',"kind":"(record|event|audit)","prev_sha256":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,17})\}\Z'
 )
 _TAIL_MAX = 160
+_KINDS: dict[bytes, EntryKind] = {b"record": "record", b"event": "event", b"audit": "audit"}
 
 
 class BodyProblem(ValueError):
@@ -78,7 +79,7 @@ def read_body(body: bytes, sha256: str) -> Body:
     tail = _TAIL.search(body, max(len(_OPEN), len(body) - _TAIL_MAX))
     if tail is None:
         raise BodyProblem("is not an entry in the canonical layout")
-    kind: EntryKind = "record" if tail.group(1) == b"record" else "event"
+    kind: EntryKind = _KINDS[tail.group(1)]
     return Body(
         seq=int(tail.group(3)),
         kind=kind,

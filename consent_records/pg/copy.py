@@ -40,12 +40,9 @@ def _model(kind: str, data: dict[str, Any]) -> Any:
         return ConsentRecord.model_validate(data)
     if kind == "event":
         return parse_event(data)
-    from consent_records import audit
+    from consent_records.audit import parse_audit
 
-    parse = getattr(audit, "parse_audit", None)
-    if parse is None:
-        raise CopyRefused("this program version cannot copy audit entries")
-    return parse(data)
+    return parse_audit(data)
 
 
 def copy_to_postgres(
@@ -78,6 +75,8 @@ def copy_to_postgres(
     length = report.chain_length
     states: dict[str, Lifecycle] = {}
     content: set[str] = set()
+    password_seq: dict[str, int] = {}
+    """Account -> the entry of its newest PasswordSet (its credential's commitment)."""
     with target._connection("copying the chain") as conn, conn.transaction():
         conn.execute("SET LOCAL statement_timeout = 0")
         head = target._lock_chain(conn)
@@ -112,6 +111,8 @@ def copy_to_postgres(
                     state = apply(state, model)
                 states[model.record_id] = state
                 status = (state.status.value, state.consented_at)
+            elif getattr(model, "kind", None) == "password_set":
+                password_seq[model.subject] = seq
             batch.append(
                 [target.chain, seq, kind, *entry_columns(kind, model), prev, sha, body, *status]
             )
@@ -133,6 +134,19 @@ def copy_to_postgres(
                 "INSERT INTO ims.checkpoints (chain, n, line) SELECT %s,"
                 " coalesce(max(n), 0) + 1, %s FROM ims.checkpoints WHERE chain = %s",
                 [target.chain, checkpoint_line(checkpoint), target.chain],
+            )
+        from consent_records.store.credentials import read_credentials
+
+        for user, phc in sorted(read_credentials(root).items()):
+            if user not in password_seq:
+                raise CopyRefused(
+                    f"The stored password of account {user} has no PasswordSet entry in the "
+                    "chain; nothing was copied (run `ims-kiosk verify` on the source)."
+                )
+            conn.execute(
+                "INSERT INTO ims.credentials (chain, user_name, n, phc, entry_seq)"
+                " VALUES (%s, %s, 1, %s, %s)",
+                [target.chain, user, phc, password_seq[user]],
             )
         public = _embedded_public_key(root)
         if public is not None:
@@ -250,6 +264,18 @@ def copy_to_embedded(
             ).fetchall()
             if lines:
                 write_new_private(out / CHECKPOINTS_NAME, b"".join(bytes(r[0]) for r in lines))
+            credentials = {
+                str(user): str(phc)
+                for user, phc in conn.execute(
+                    "SELECT DISTINCT ON (user_name) user_name, phc FROM ims.credentials"
+                    " WHERE chain = %s AND entry_seq <= %s ORDER BY user_name, n DESC",
+                    [source.chain, length],
+                ).fetchall()
+            }
+            if credentials:
+                from consent_records.store.credentials import write_credentials
+
+                write_credentials(out, credentials)
             key = conn.execute(
                 "SELECT public_key FROM ims.checkpoint_keys WHERE chain = %s ORDER BY n DESC"
                 " LIMIT 1",

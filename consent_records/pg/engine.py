@@ -35,8 +35,11 @@ from consent_records.base import (
     GENESIS_HASH,
     Anchor,
     Checkpoint,
+    ConflictingEvent,
+    Expect,
     RecordNotFound,
     StoreCorrupt,
+    StoredAudit,
     StoreError,
     StoreUnavailable,
     VerifyReport,
@@ -57,6 +60,9 @@ from consent_records.pg.body import BodyProblem, encode_body, read_body
 from consent_records.pg.migrations import OWNER_ROLE, check_schema
 
 if TYPE_CHECKING:
+    from consent_records.audit import AccountEvent, AuditEvent, AuditPage, AuditQuery
+    from consent_records.backends import StoreConfig
+    from consent_records.events import AnyEvent
     from consent_records.lifecycle import ConsentRules
     from consent_records.query import Page, RecordQuery
 
@@ -75,6 +81,15 @@ RESTORE_HINT = (
     "Stop the kiosks, keep the database as it is for investigation, and compare it with the "
     "latest pg_dump backup and your checkpoints (see docs/postgresql.md)."
 )
+
+
+def _duplicate(exc: pg_errors.UniqueViolation, record: ConsentRecord) -> ValueError:
+    constraint = exc.diag.constraint_name or ""
+    if "reference" in constraint:
+        return ValueError(f"a record with reference {record.reference} is already stored")
+    if "entry_id" in constraint or constraint == "records_pkey":
+        return ValueError(f"a record with id {record.id} is already stored")
+    return ValueError(f"record {record.id} could not be stored: {constraint} already holds it")
 
 
 def describe_dsn(dsn: str) -> str:
@@ -285,9 +300,12 @@ class PostgresStore:
     # ----------------------------------------------------------------- writing
 
     def _lock_chain(self, conn: Conn) -> tuple[int, str]:
-        """Take the chain's append lock (until the transaction ends); the head."""
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self._lock_key])
-        return self._head(conn)
+        """Take the chain's append lock (until the transaction ends) and read its head, in
+        one round trip (``ims.lock_chain``)."""
+        row = conn.execute("SELECT * FROM ims.lock_chain(%s)", [self.chain]).fetchone()
+        if row is None or row[0] is None:
+            return (0, GENESIS_HASH)
+        return int(row[0]), str(row[1])
 
     def _head(self, conn: Conn) -> tuple[int, str]:
         row = conn.execute(
@@ -331,23 +349,16 @@ class PostgresStore:
         self._writable_or_raise(doing)
         data = record.model_dump(mode="json")
         try:
-            with self._connection(doing) as conn, conn.transaction():
-                head = self._lock_chain(conn)
-                found = conn.execute(
-                    "SELECT entry_id, reference FROM ims.entries WHERE chain = %s AND"
-                    " (entry_id = %s OR reference = %s) LIMIT 1",
-                    [self.chain, record.id, record.reference],
-                ).fetchone()
-                if found is not None:
-                    what = "id" if found[0] == record.id else "reference"
-                    value = record.id if what == "id" else record.reference
-                    raise ValueError(f"a record with {what} {value} is already stored")
+            with self._connection(doing) as conn, conn.pipeline(), conn.transaction():
                 if not self._content_archived(conn, record.content.sha256):
                     raise ValueError(
                         f"the content {record.content.sha256} that record {record.id} was "
                         "signed with is not archived in the store (archive_content first)"
                     )
+                head = self._lock_chain(conn)
                 lifecycle = start(record)
+                # The entry and its index row go in one round trip with the commit; an id
+                # or reference already stored is refused by the unique constraints.
                 entry = self._insert(conn, head, "record", data, record)
                 columns, values = index_row(self.chain, entry.seq, record, lifecycle)
                 conn.execute(
@@ -355,6 +366,10 @@ class PostgresStore:
                     f" ({', '.join(['%s'] * len(columns))})",
                     values,
                 )
+        except pg_errors.UniqueViolation as exc:
+            error = _duplicate(exc, record)
+            log.error("save of record %s failed: %s", record.id, error)
+            raise error from None
         except StoreError as exc:
             log.error("save of record %s failed: %s", record.id, exc)
             raise
@@ -367,7 +382,10 @@ class PostgresStore:
             chain_length=entry.seq,
         )
 
-    def append_event(self, event: RecordEvent) -> StoredEvent:
+    def append_event(self, event: AnyEvent, *, expect: Expect | None = None) -> StoredEvent:
+        from consent_records.base import check_expect
+        from consent_records.lifecycle import check
+
         doing = f"saving event {event.id} of record {event.record_id}"
         self._writable_or_raise(doing)
         data = event.model_dump(mode="json")
@@ -382,13 +400,234 @@ class PostgresStore:
                     [self.chain, event.id],
                 ).fetchone():
                     raise ValueError(f"an entry with id {event.id} is already stored")
+                # Checked in the append's own transaction, under the chain's lock: two
+                # terminals can never both act on what they saw.
+                if expect is not None:
+                    check_expect(stored, expect)
+                if not isinstance(event, RecordEvent):
+                    check(stored.lifecycle, event)
                 entry = self._insert_event(conn, head, stored, event, data)
         except StoreError as exc:
             log.error("save of event %s (record %s) failed: %s", event.id, event.record_id, exc)
             raise
         log.info("saved event %s of record %s as entry %d", event.id, event.record_id, entry.seq)
-        # (Already validated models: constructed as they are, v1 or v2 events alike.)
-        return StoredEvent.model_construct(event=event, entry=entry)
+        return StoredEvent(event=event, entry=entry)
+
+    def append_audit(
+        self,
+        *events: AuditEvent,
+        expect: Expect | None = None,
+        credential: str | None = None,
+    ) -> list[StoredAudit]:
+        from consent_records.audit import PasswordSet, audit_subject
+
+        if not events:
+            return []
+        password_sets = [e for e in events if isinstance(e, PasswordSet)]
+        if credential is not None and (
+            len(password_sets) != 1
+            or password_sets[0].credential_sha256 != sha256_hex(credential.encode("utf-8"))
+        ):
+            raise ValueError(
+                "a credential is stored with exactly one PasswordSet that commits to it"
+            )
+        subjects = {audit_subject(e) for e in events}
+        if expect is not None and (len(subjects) != 1 or None in subjects):
+            raise ValueError("an expectation applies to the events of one account")
+        doing = f"saving {len(events)} audit entr{'y' if len(events) == 1 else 'ies'}"
+        self._writable_or_raise(doing)
+        stored: list[StoredAudit] = []
+        try:
+            with self._connection(doing) as conn, conn.transaction():
+                head = self._lock_chain(conn)
+                self._check_audit(conn, events, expect)
+                for event in events:
+                    entry = self._insert(conn, head, "audit", event.model_dump(mode="json"), event)
+                    head = (entry.seq, entry.sha256)
+                    stored.append(StoredAudit(event=event, entry=entry))
+                    if credential is not None and isinstance(event, PasswordSet):
+                        conn.execute(
+                            "INSERT INTO ims.credentials (chain, user_name, n, phc, entry_seq)"
+                            " SELECT %s, %s, coalesce(max(n), 0) + 1, %s, %s"
+                            " FROM ims.credentials WHERE chain = %s AND user_name = %s",
+                            [self.chain, event.subject, credential, entry.seq, self.chain,
+                             event.subject],
+                        )  # fmt: skip
+        except StoreError as exc:
+            log.error("%s failed: %s", doing, exc)
+            raise
+        for item in stored:
+            log.info("saved audit %s as entry %d", item.event.kind.value, item.entry.seq)
+        return stored
+
+    def _check_audit(self, conn: Conn, events: Sequence[AuditEvent], expect: Expect | None) -> None:
+        """In the append's transaction: every id new, every account named exists (or is
+        being created), every record named exists, and ``expect`` holds."""
+        from consent_records.audit import AuditKind, audit_record_id, audit_subject
+        from consent_records.base import account_conflict
+
+        ids = [e.id for e in events]
+        taken = conn.execute(
+            "SELECT entry_id FROM ims.entries WHERE chain = %s AND entry_id = ANY(%s) LIMIT 1",
+            [self.chain, ids],
+        ).fetchone()
+        if taken is not None:
+            raise ValueError(f"an entry with id {taken[0]} is already stored")
+        subjects = sorted({s for e in events if (s := audit_subject(e)) is not None})
+        existing = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT DISTINCT subject FROM ims.entries WHERE chain = %s AND kind = 'audit'"
+                " AND subject = ANY(%s) AND event_kind = 'account_created'",
+                [self.chain, subjects],
+            ).fetchall()
+        }
+        for event in events:
+            record_id = audit_record_id(event)
+            if (
+                record_id is not None
+                and not conn.execute(
+                    "SELECT 1 FROM ims.entries WHERE chain = %s AND entry_id = %s"
+                    " AND kind = 'record'",
+                    [self.chain, record_id],
+                ).fetchone()
+            ):
+                raise RecordNotFound(f"No consent record has the id {record_id}.")
+            subject = audit_subject(event)
+            if subject is None:
+                continue
+            if event.kind is AuditKind.ACCOUNT_CREATED:
+                if subject in existing:
+                    raise ConflictingEvent(
+                        f"There is already an account named {subject} (accounts are never "
+                        "deleted, so a name is never reused). Choose another user name.",
+                        subject=subject,
+                    )
+                existing.add(subject)
+            elif subject not in existing:
+                raise ConflictingEvent(f"There is no account named {subject}.", subject=subject)
+        if expect is not None and expect.last_event_id is not None:
+            subject = audit_subject(events[0])
+            assert subject is not None
+            history = self._account_rows(conn, subject)
+            last = history[-1].event.id if history else None
+            if last != expect.last_event_id:
+                seen = next(
+                    (i for i, s in enumerate(history) if s.event.id == expect.last_event_id),
+                    None,
+                )
+                newer = history[seen + 1 :] if seen is not None else history[-1:]
+                raise account_conflict(subject, newer)
+
+    def _account_rows(self, conn: Conn, subject: str | None) -> list[StoredAudit]:
+        """Account and sign-in events (one account's, or all), in chain order."""
+        from consent_records.audit import ACCOUNT_KINDS, parse_audit
+
+        kinds = sorted(kind.value for kind in ACCOUNT_KINDS)
+        if subject is None:
+            sql = (
+                "SELECT seq, prev_sha256, sha256, body FROM ims.entries WHERE chain = %s"
+                " AND kind = 'audit' AND subject IS NOT NULL AND event_kind = ANY(%s)"
+                " ORDER BY seq"
+            )
+            params: list[Any] = [self.chain, kinds]
+        else:
+            sql = (
+                "SELECT seq, prev_sha256, sha256, body FROM ims.entries WHERE chain = %s"
+                " AND kind = 'audit' AND subject = %s AND event_kind = ANY(%s) ORDER BY seq"
+            )
+            params = [self.chain, subject, kinds]
+        found = []
+        for seq, prev, sha, blob in conn.execute(sql, params).fetchall():
+            data = self._checked_data(seq, bytes(blob), sha)
+            try:
+                event = parse_audit(data)
+            except ValueError:
+                raise self._entry_problem(
+                    seq, "is not a valid audit entry (wrong schema)"
+                ) from None
+            found.append(
+                StoredAudit(event=event, entry=StoredEntry(seq=seq, sha256=sha, prev_sha256=prev))
+            )
+        return found
+
+    def _checked_data(self, seq: int, blob: bytes, sha: str) -> dict[str, Any]:
+        try:
+            return read_body(blob, sha).data()
+        except BodyProblem as exc:
+            raise self._entry_problem(seq, str(exc)) from None
+        except ValueError:
+            raise self._entry_problem(seq, "holds data that is not valid JSON") from None
+
+    def credential(self, user_name: str) -> str | None:
+        with self._connection("reading staff credentials") as conn:
+            row = conn.execute(
+                "SELECT phc FROM ims.credentials WHERE chain = %s AND user_name = %s"
+                " ORDER BY n DESC LIMIT 1",
+                [self.chain, user_name],
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def account_events(self, user_name: str | None = None) -> list[AccountEvent]:
+        with self._connection("reading staff accounts") as conn:
+            rows = self._account_rows(conn, user_name)
+        return [row.event for row in rows]  # type: ignore[misc]
+
+    def audit(self, query: AuditQuery) -> AuditPage:
+        """One page of the audit log in SQL (``audit.evaluate_audit`` is the specification)."""
+        from consent_records.audit import AuditPage, audit_item, parse_audit
+        from consent_records.events import parse_event
+
+        where = ["chain = %(chain)s", "kind <> 'record'"]
+        params: dict[str, Any] = {"chain": self.chain}
+        if not query.include_record_events:
+            where.append("kind = 'audit'")
+        if query.person is not None:
+            where.append("(actor = %(person)s OR subject = %(person)s)")
+            params["person"] = query.person
+        if query.record_id is not None:
+            where.append("record_id = %(record_id)s")
+            params["record_id"] = query.record_id
+        if query.kinds:
+            where.append("event_kind = ANY(%(kinds)s)")
+            params["kinds"] = sorted(query.kinds)
+        if query.date_from is not None:
+            where.append("at_day >= %(day_from)s")
+            params["day_from"] = query.date_from
+        if query.date_to is not None:
+            where.append("at_day <= %(day_to)s")
+            params["day_to"] = query.date_to
+        params["limit"], params["offset"] = query.limit, query.offset
+        condition = " AND ".join(where)
+        with self._connection("reading the audit log") as conn:
+            total_row = conn.execute(
+                f"SELECT count(*) FROM ims.entries WHERE {condition}", params
+            ).fetchone()
+            rows = conn.execute(
+                f"SELECT seq, kind, sha256, body FROM ims.entries WHERE {condition}"
+                " ORDER BY seq DESC LIMIT %(limit)s OFFSET %(offset)s",
+                params,
+            ).fetchall()
+        items = []
+        for seq, kind, sha, blob in rows:
+            data = self._checked_data(seq, bytes(blob), sha)
+            try:
+                model: Any = parse_audit(data) if kind == "audit" else parse_event(data)
+            except ValueError:
+                raise self._entry_problem(seq, f"is not a valid {kind} (wrong schema)") from None
+            items.append(audit_item(seq, sha, model))
+        assert total_row is not None
+        return AuditPage(
+            items=tuple(items), total=int(total_row[0]), offset=query.offset, limit=query.limit
+        )
+
+    def audit_count(self) -> int:
+        with self._connection("counting audit entries") as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM ims.entries WHERE chain = %s AND kind = 'audit'",
+                [self.chain],
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def _insert_event(
         self,
@@ -503,7 +742,7 @@ class PostgresStore:
             " h.seq, h.sha256 FROM ims.entries e,"
             " LATERAL (SELECT seq, sha256 FROM ims.entries WHERE chain = e.chain"
             "  ORDER BY seq DESC LIMIT 1) h"
-            f" WHERE e.chain = %s AND {where_sql} ORDER BY e.seq",
+            f" WHERE e.chain = %s AND {where_sql} AND e.kind <> 'audit' ORDER BY e.seq",
             params,
         ).fetchall()
         if not rows or rows[0][1] != "record":
@@ -520,8 +759,7 @@ class PostgresStore:
                 if kind == "record":
                     record = ConsentRecord.model_validate(data)
                 else:
-                    parsed: Any = parse_event(data)
-                    events.append(StoredEvent.model_construct(event=parsed, entry=entry))
+                    events.append(StoredEvent(event=parse_event(data), entry=entry))
             except BodyProblem as exc:
                 raise self._entry_problem(seq, str(exc)) from None
             except ValueError:
@@ -607,15 +845,15 @@ class PostgresStore:
         return page
 
     def count(self) -> tuple[int, int]:
+        """(records, record events); audit entries are counted by :meth:`audit_count`."""
         with self._connection("counting records") as conn:
             row = conn.execute(
-                "SELECT (SELECT count(*) FROM ims.records WHERE chain = %s),"
-                " coalesce((SELECT max(seq) FROM ims.entries WHERE chain = %s), 0)",
-                [self.chain, self.chain],
+                "SELECT count(*) FILTER (WHERE kind = 'record'),"
+                " count(*) FILTER (WHERE kind = 'event') FROM ims.entries WHERE chain = %s",
+                [self.chain],
             ).fetchone()
         assert row is not None
-        records, length = int(row[0]), int(row[1])
-        return records, length - records
+        return int(row[0]), int(row[1])
 
     def chain_head(self) -> str:
         with self._connection("reading the chain head") as conn:
@@ -715,6 +953,30 @@ class PostgresStore:
             ).fetchone()
         return bytes(row[0]) if row else None
 
+    def keep_public_key(self, fingerprint: str, public_key: bytes) -> None:
+        """Keep the checkpoint key's public half with the chain, once (``checkpoint``):
+        every terminal's verify then checks the checkpoints. A chain already checkpointed
+        with another key is refused (StoreError)."""
+        stored = self.public_key()
+        if stored is None:
+            self.add_public_key(fingerprint, public_key)
+            return
+        from consent_records.keys import PublicKey, public_raw_of
+        from consent_records.store.layout import decode_json
+
+        doc = decode_json(stored)
+        current = (
+            PublicKey(raw=public_raw_of(doc, Path("db")), path=Path("db"))
+            if isinstance(doc, dict)
+            else None
+        )
+        if current is None or current.fingerprint != fingerprint:
+            raise StoreError(
+                f"The chain {self.chain} in {self.where} is checkpointed with another key "
+                f"({current.fingerprint if current else 'unreadable'}); this key "
+                f"({fingerprint}) is not it. Nothing was signed."
+            )
+
     def add_public_key(self, fingerprint: str, public_key: bytes) -> None:
         """Keep the clinic's checkpoint public key with the chain (``keys init``)."""
         doing = "storing the checkpoint key"
@@ -786,4 +1048,21 @@ def open_pg_store(
     return store
 
 
-__all__ = ["DEFAULT_CHAIN", "PostgresStore", "describe_dsn", "open_pg_store"]
+def open_backend(config: StoreConfig, *, read_only: bool, full_check: bool) -> PostgresStore:
+    """The ``postgresql`` backend of :func:`consent_records.backends.open_store` (registered
+    as an entry point): ``config.url`` is the DSN, ``config.chain`` the clinic's chain."""
+    if not config.url:
+        raise StoreUnavailable(
+            'The settings say store = "postgresql" but name no database: set dsn in the '
+            "settings file or IMS_KIOSK_DSN (docs/postgresql.md)."
+        )
+    return open_pg_store(
+        config.url,
+        chain=config.chain,
+        timeout=config.lock_timeout,
+        read_only=read_only,
+        full_check=full_check,
+    )
+
+
+__all__ = ["DEFAULT_CHAIN", "PostgresStore", "describe_dsn", "open_backend", "open_pg_store"]

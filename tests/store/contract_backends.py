@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from consent_records.backends import StoreConfig
+from tests.pg_fixtures import contract_config
 
 CONTRACT_BACKENDS: dict[str, Callable[[Path], StoreConfig]] = {
     "embedded": lambda tmp: StoreConfig(data_dir=tmp / "data", lock_timeout=5),
+    "postgresql": contract_config,
 }

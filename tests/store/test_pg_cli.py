@@ -13,6 +13,7 @@ from consent_records.store import open_store
 from kiosk.cli import main
 from tests.pg_fixtures import APP_ROLE, PgDatabase, create_database, drop_database
 from tests.store.conftest import make_event, make_record, open_new
+from tests.store.test_contract import PHC, _account, _password
 
 pytest.importorskip("psycopg")
 
@@ -43,22 +44,26 @@ def test_db_init_migrate_status_and_copy_both_ways(
     store = open_new(source)
     records = [store.save_record(make_record(n)).record for n in range(5)]
     store.append_event(make_event(records[0].id, EventKind.COUNTERSIGNED, 1))
+    # Staff accounts travel too: audit entries and the credential kept beside the chain.
+    store.append_audit(_account("jlee"), _password("jlee"), credential=PHC)
     head = store.chain_head()
     store.close()
 
     assert main(["store", "copy", "--from", str(source), "--to", app, "--chain", "riverbend"]) == 0
-    assert f"chain head 6:{head}" in capsys.readouterr().out
+    assert f"chain head 8:{head}" in capsys.readouterr().out
     # A chain never gets a second beginning.
     assert main(["store", "copy", "--from", str(source), "--to", app, "--chain", "riverbend"]) == 1
     assert "already holds entries" in capsys.readouterr().err
 
     back = tmp_path / "back"
     assert main(["store", "copy", "--from", app, "--to", str(back), "--chain", "riverbend"]) == 0
-    assert f"chain head 6:{head}" in capsys.readouterr().out
+    assert f"chain head 8:{head}" in capsys.readouterr().out
     copied = open_store(back, read_only=True)
     try:
         assert copied.chain_head() == head
         assert copied.get(records[0].id).events[0].event.kind == EventKind.COUNTERSIGNED
+        assert copied.credential("jlee") == PHC
+        assert copied.verify().accounts == 1
     finally:
         copied.close()
     # Not into a folder that holds anything.
@@ -66,7 +71,7 @@ def test_db_init_migrate_status_and_copy_both_ways(
     assert "not empty" in capsys.readouterr().err
 
     assert main(["db", "status", "--dsn", app]) == 0
-    assert "chain riverbend: 6 entries" in capsys.readouterr().out
+    assert "chain riverbend: 8 entries" in capsys.readouterr().out
 
 
 def test_copy_needs_one_directory_and_one_database(capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,3 +53,36 @@ def test_postgresql_without_a_dsn_is_a_sentence(
     config.write_text('store = "postgresql"\n', encoding="utf-8")
     assert main(["verify", "--config", str(config), "--data-dir", str(tmp_path / "d")]) == 1
     assert "name no database" in capsys.readouterr().err
+
+
+def test_checkpoint_on_postgresql_and_verify_its_line_anywhere(
+    pg_database: PgDatabase,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key stays on the admin's machine; the checkpoint and the public key go with the
+    chain, so another terminal's verify checks them (and the line written down)."""
+    import io
+
+    from consent_records import keys
+
+    monkeypatch.setattr(keys, "SCRYPT_N", 2**14)
+    config = _config(tmp_path, pg_database, "checkpointed")
+    admin = ["--config", str(config), "--data-dir", str(tmp_path / "admin")]
+    other = ["--config", str(config), "--data-dir", str(tmp_path / "other")]
+    assert main(["demo", "--records", "2", *admin]) == 0
+    passphrase = "a synthetic passphrase for tests"
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{passphrase}\nanother one for the seal\n"))
+    assert main(["keys", "init", "--passphrase-stdin", *admin]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO(passphrase + "\n"))
+    assert main(["checkpoint", "--passphrase-stdin", *admin]) == 0, capsys.readouterr().err
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("checkpoint 2:")
+    assert main(["demo", "--records", "1", *admin]) == 0
+    capsys.readouterr()
+    code = main(["verify", "--state-dir", str(tmp_path / "s"), "--expect", line, *other])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Checkpoints: 1 signed, each matches" in out
