@@ -26,11 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from consent_records.query import Page
@@ -252,8 +253,16 @@ def sign_in(
 
 
 def _ask(
-    prompt: str, *, default: str | None = None, stdin: TextIO | None = None, required: bool = True
+    prompt: str,
+    *,
+    default: str | None = None,
+    stdin: TextIO | None = None,
+    required: bool = True,
+    check: Callable[[str], str] | None = None,
 ) -> str:
+    """One answer. ``check`` returns the value to keep or raises ValueError with a sentence:
+    on a terminal the question is asked again; from a script (answers on standard input)
+    set-up stops with that sentence and nothing is written."""
     stream = stdin if stdin is not None else sys.stdin
     shown = f"{prompt} [{default}]: " if default else f"{prompt}: "
     while True:
@@ -263,10 +272,64 @@ def _ask(
             raise StaffCommandError("Set-up stopped: standard input ended before every answer.")
         answer = line.strip()
         if not answer and default is not None:
-            return default
-        if answer or not required:
-            return answer
-        print("  Please type an answer.", file=sys.stderr)
+            answer = default
+        if not answer and required:
+            print("  Please type an answer.", file=sys.stderr)
+            continue
+        if answer and check is not None:
+            try:
+                return check(answer)
+            except ValueError as exc:
+                if not stream.isatty():
+                    raise StaffCommandError(f"Nothing was written: {exc}") from None
+                print(f"  {exc}", file=sys.stderr)
+                continue
+        return answer
+
+
+def _field(model: type, name: str) -> Callable[[str], str]:
+    """A check for one settings field, with its own rules and messages."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter, ValidationError
+
+    info = model.model_fields[name]  # type: ignore[attr-defined]
+    annotation: Any = (
+        Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    )
+    adapter: TypeAdapter[object] = TypeAdapter(annotation)
+
+    def check(value: str) -> str:
+        try:
+            return str(adapter.validate_python(value))
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{message}.") from None
+
+    return check
+
+
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone name; use one such as America/Toronto or "
+            "America/Vancouver."
+        ) from None
+    return value
+
+
+def _province(value: str) -> str:
+    code = value.strip().upper()
+    if code not in PROVINCES:
+        raise ValueError(f"Use one of: {' '.join(PROVINCES)}.")
+    return code
+
+
+PROVINCES = ("AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT")
 
 
 def _toml_string(value: str) -> str:
@@ -315,7 +378,6 @@ def settings_toml(
 
 
 def _slug(name: str) -> str:
-    import re
     import unicodedata
 
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
@@ -347,35 +409,73 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(
         "Setting up IMS Consent Kiosk for your clinic. Press Enter to accept a [default].", file=out
     )
-    clinic_name = _ask("Clinic name")
+    from kiosk.settings import Clinic, PhysiotherapistEntry, Settings
+
+    clinic_name = _ask("Clinic name", check=_field(Clinic, "name"))
     address = []
     for n in range(1, 5):
-        line = _ask(f"Address line {n} (Enter when done)", required=False)
+        line = _ask(
+            f"Address line {n} (Enter when done)", required=False, check=_field(Clinic, "name")
+        )
         if not line:
             break
         address.append(line)
-    phone = _ask("Clinic phone (Enter to skip)", required=False) or None
+    phone = (
+        _ask("Clinic phone (Enter to skip)", required=False, check=_field(Clinic, "name")) or None
+    )
     province = _ask(
-        "Province or territory (AB BC MB NB NL NS NT NU ON PE QC SK YT)", default="AB"
-    ).upper()
-    timezone = _ask("Time zone", default="America/Edmonton")
+        "Province or territory (AB BC MB NB NL NS NT NU ON PE QC SK YT)",
+        default="AB",
+        check=_province,
+    )
+    timezone = _ask("Time zone", default="America/Edmonton", check=_zone)
     physiotherapists: list[tuple[str, str, str | None]] = []
     print("Physiotherapists who see patients after the kiosk (at least one).", file=out)
     while True:
         name = _ask(
             "  Physiotherapist's full name" + (" (Enter when done)" if physiotherapists else ""),
             required=not physiotherapists,
+            check=_field(PhysiotherapistEntry, "name"),
         )
         if not name:
             break
+        taken = {p[0] for p in physiotherapists}
+
+        def physio_id_check(value: str, taken: set[str] = taken) -> str:
+            value = value.lower()
+            if value in taken:
+                raise ValueError(f"{value} is taken already; choose another id.")
+            if not re.fullmatch(r"[a-z][a-z0-9-]{1,31}", value):
+                raise ValueError(
+                    "Use 2 to 32 lower-case letters, digits or hyphens, starting with a "
+                    "letter (for example akim)."
+                )
+            return value
+
         physio_id = _ask(
-            "  Their short id (lower case, used as their user name)", default=_slug(name) or None
+            "  Their short id (lower case, used as their user name)",
+            default=_slug(name) or None,
+            check=physio_id_check,
         )
         registration = (
-            _ask("  Registration number with their college (Enter to skip)", required=False) or None
+            _ask(
+                "  Registration number with their college (Enter to skip)",
+                required=False,
+                check=_field(PhysiotherapistEntry, "registration"),
+            )
+            or None
         )
-        physiotherapists.append((physio_id.lower(), name, registration))
-    kiosk_id = _ask("This kiosk's id", default="front-desk-1")
+        physiotherapists.append((physio_id, name, registration))
+
+    def kiosk_id_check(value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", value):
+            raise ValueError(
+                "Use up to 40 letters, digits, dots, hyphens or underscores, no spaces (for "
+                "example front-desk-1)."
+            )
+        return value
+
+    kiosk_id = _ask("This kiosk's id", default="front-desk-1", check=kiosk_id_check)
     data_dir = Path(
         _ask("Where records are kept", default=str(args.data_dir or default_data_dir(demo=False)))
     ).expanduser()
@@ -392,8 +492,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     # Check the settings before writing anything: a wrong answer is named, nothing is kept.
     import tomllib
 
-    from kiosk.settings import Settings
-
     try:
         settings = Settings.model_validate(tomllib.loads(text))
     except ValidationError as exc:
@@ -405,8 +503,23 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(
         "The first admin account (admins manage staff accounts; they do not countersign).", file=out
     )
-    admin_name = _ask("  Admin's user name", default="admin").lower()
-    admin_full = _ask("  Admin's full name")
+
+    def admin_name_check(value: str) -> str:
+        value = value.lower()
+        if not re.fullmatch(r"[a-z][a-z0-9._-]{1,31}", value):
+            raise ValueError(
+                "Use 2 to 32 lower-case letters, digits, dots, hyphens or underscores, "
+                "starting with a letter."
+            )
+        if value in {p[0] for p in physiotherapists}:
+            raise ValueError(
+                f"{value} is a physiotherapist's id: they get a physio account of their own "
+                "(admins do not countersign). Choose another user name."
+            )
+        return value
+
+    admin_name = _ask("  Admin's user name", default="admin", check=admin_name_check)
+    admin_full = _ask("  Admin's full name", check=_field(PhysiotherapistEntry, "name"))
     reader = PasswordReader(args.password_stdin)
     while True:
         password = reader.new(admin_name)

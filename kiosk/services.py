@@ -214,11 +214,12 @@ class KioskServices:
         except (StoreError, OSError) as exc:
             log.error("archiving content %s failed: %s", self.content.sha256, exc)
             raise SaveFailed(str(exc)) from exc
-        for _attempt in range(5):
-            if not store.reference_exists(record.reference):
-                break
-            record = record.model_copy(update={"reference": new_reference()})
         try:
+            # (Inside the try: on a database server even this look-up can fail.)
+            for _attempt in range(5):
+                if not store.reference_exists(record.reference):
+                    break
+                record = record.model_copy(update={"reference": new_reference()})
             stored = store.save_record(ConsentRecord.model_validate(record.model_dump()))
         except StoreUnavailable as exc:
             log.error("saving record %s failed: %s", record.id, exc)

@@ -41,8 +41,11 @@ class ScreeningScreen(PatientStep):
         Binding("y", "answer('yes')", "Yes", show=False),
         Binding("n", "answer('no')", "No", show=False),
         Binding("s", "answer('not_sure')", "Not sure", show=False),
-        Binding("left", "move(-1)", "Previous answer", show=False),
-        Binding("right", "move(1)", "Next answer", show=False),
+        # priority: the scrolling list around the questions would take the arrows first.
+        Binding("left", "move(-1)", "Previous answer", show=False, priority=True),
+        Binding("right", "move(1)", "Next answer", show=False, priority=True),
+        Binding("down", "question(1)", "Next question", show=False, priority=True),
+        Binding("up", "question(-1)", "Previous question", show=False, priority=True),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -131,6 +134,16 @@ class ScreeningScreen(PatientStep):
         else:
             answers[0 if step > 0 else -1].focus()
 
+    def action_question(self, step: int) -> None:
+        """Up and Down: the previous or next question (to read or change an answer)."""
+        blocks = list(self.query(QuestionBlock))
+        block = self._current()
+        if block is None or not blocks:
+            return
+        index = min(max(blocks.index(block) + step, 0), len(blocks) - 1)
+        blocks[index].focus()
+        blocks[index].scroll_visible(animate=False)
+
     @on(Button.Pressed, ".answer")
     def _answered(self, event: Button.Pressed) -> None:
         event.stop()
@@ -156,7 +169,7 @@ class ScreeningScreen(PatientStep):
 
     def focus_hint(self, focused: Widget | None) -> str:
         if isinstance(focused, QuestionBlock):
-            return _("Y: Yes   N: No   S: Not sure   Tab: to the answers")
+            return _("Y: Yes   N: No   S: Not sure   Tab: answers")
         if focused is not None and focused.has_class("answer"):
             return _("Left, Right: move   Enter: choose")
         return super().focus_hint(focused)
@@ -164,9 +177,12 @@ class ScreeningScreen(PatientStep):
     def key_hint(self) -> str:
         focused = self.focused
         if isinstance(focused, QuestionBlock):
-            if self.session.screening_complete():
-                return "   ".join((self.focus_hint(focused), _("Enter: Continue")))
-            return self.focus_hint(focused)
+            more = (
+                _("Enter: Continue")
+                if self.session.screening_complete()
+                else _("Up, Down: questions")
+            )
+            return "   ".join((self.focus_hint(focused), more))
         if focused is not None and focused.has_class("answer"):
             return "   ".join((self.focus_hint(focused), _("Tab: next")))
         return super().key_hint()

@@ -80,8 +80,9 @@ class QuizScreen(PatientStep):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,right", "move(1)", "Next option", show=False),
-        Binding("up,left", "move(-1)", "Previous option", show=False),
+        # priority: when the page scrolls (long feedback), the arrows still move the focus.
+        Binding("down,right", "move(1)", "Next option", show=False, priority=True),
+        Binding("up,left", "move(-1)", "Previous option", show=False, priority=True),
     ]
 
     def compose_body(self) -> ComposeResult:

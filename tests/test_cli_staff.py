@@ -373,3 +373,26 @@ def test_bulk_export_needs_an_admin_sign_in_outside_a_demo_store(
     )  # fmt: skip
     assert code == 0, err
     assert "Exported 3 records" in out_text
+
+
+def test_init_from_a_script_stops_at_a_wrong_answer_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMS_KIOSK_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    answers = "Riverbend\n\n\nON\nAmerica/Nowhere\n"
+    code, _, err = run(capsys, monkeypatch, "init", "--password-stdin", stdin=answers)
+    assert code == 2 and "'America/Nowhere' is not a time zone name" in err
+    assert "Nothing was written" in err and not (tmp_path / "config").exists()
+
+
+def test_the_cheap_test_hashing_is_never_used_outside_a_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kiosk.auth.passwords import PARAMETERS, TEST_PARAMETERS
+    from kiosk.staff.services import configured_passwords
+
+    assert configured_passwords().parameters == TEST_PARAMETERS
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    assert configured_passwords().parameters == PARAMETERS

@@ -284,7 +284,12 @@ async def test_health_questions_start_on_the_question_with_no_answer_chosen(
         assert "reverse" not in str(chosen.rich_style), "chosen looks like focus"
         # Focus moved to the next question itself, not onto one of its answers.
         assert app.focused is screen.query_one(f"#q-{questions[1].id}")
-        # Tab reaches its answers; Left and Right move between them.
+        # Up and Down move between questions; Tab reaches the answers, Left and Right
+        # move between them.
+        await pilot.press("up")
+        assert app.focused is screen.query_one(f"#q-{questions[0].id}")
+        await pilot.press("down")
+        assert app.focused is screen.query_one(f"#q-{questions[1].id}")
         await pilot.press("tab")
         assert app.focused is screen.query_one(f"#a-{questions[1].id}--yes")
         await pilot.press("right")

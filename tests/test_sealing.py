@@ -181,6 +181,11 @@ def test_pdf_is_sealed_visibly_and_verifies(
     # poppler reads it without complaint.
     result = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stderr == ""
+    # qpdf finds no syntax or stream errors (scripts/run-tests installs it).
+    if shutil.which("qpdf") is None:
+        pytest.skip("qpdf is not installed (scripts/run-tests installs it)")
+    result = subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True, text=True)
+    assert result.returncode == 0 and "No syntax or stream encoding errors" in result.stdout
 
 
 def test_aftercare_sheet_is_sealed_on_its_one_page(

@@ -337,7 +337,11 @@ def test_expiry_and_reconsent_with_the_link_to_the_new_record(clinic: Clinic) ->
     )
     assert [item.row.record_id for item in expired.items] == [record.id]
     later = clinic.record(completed_at=clinic.clock())
+    clinic.record(completed_at=clinic.clock(), name="Someone Else")
+    candidates = services.reconsent_candidates(session, record.id)
+    assert [item.row.reference for item in candidates] == [later.reference]
     view = services.link_reconsent(session, record.id, later.reference)
+    assert services.reconsent_candidates(session, record.id) == []
     assert view.lifecycle.reconsent_links[0].new_record_id == later.id
 
 
@@ -496,3 +500,46 @@ def test_hostile_text_in_a_note_is_stored_clean(clinic: Clinic) -> None:
     assert view.timeline[-1].lines == ("[31mred[0m [bold]x[/] evil line",)
     with pytest.raises(ActionRefused, match="empty"):
         services.add_note(session, record.id, "\x1b\u202e  \n")
+
+
+def test_an_export_that_cannot_be_sealed_says_why_and_writes_nothing(
+    clinic: Clinic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consent_records.sealing import SealProblem
+    from kiosk.staff.errors import ExportProblem
+
+    record = clinic.record()
+    services = clinic.terminal()
+    session = sign_in(services, "jlee")
+
+    def expired(*args: object, **kwargs: object) -> bytes:
+        raise SealProblem("The clinic's seal certificate expired on 2026-01-01.")
+
+    monkeypatch.setattr(services.kiosk, "render_pdf", expired)
+    out = tmp_path / "r.pdf"
+    with pytest.raises(ExportProblem, match="expired"):
+        services.export_pdf(session, record.id, out)
+    assert not out.exists() and not list(tmp_path.glob("*r.pdf*"))
+    assert services.store.get(record.id).events == []
+
+
+def test_the_admin_sees_when_the_last_checkpoint_was_made(clinic: Clinic) -> None:
+    from consent_records.keys import create_key, unseal
+
+    clinic.record()
+    services = clinic.terminal()
+    admin = sign_in(services, "office")
+    status = services.store_status(admin)
+    assert status.records == 1 and status.last_checkpoint_at is None
+    assert "No signed checkpoint yet" in status.checkpoint_note and not status.sealed
+    keys = clinic.data_dir / "keys"
+    create_key(keys, "a long test passphrase")
+    signer = unseal(keys / "checkpoint-key.json", "a long test passphrase")
+    services.store.add_checkpoint(
+        signer.sign(services.store.chain_length(), services.store.chain_head(), at=clinic.clock())
+    )
+    clinic.clock.advance(days=9)
+    admin = sign_in(services, "office")
+    status = services.store_status(admin)
+    assert status.last_checkpoint_seq == services.store.last_checkpoint().seq  # type: ignore[union-attr]
+    assert "days ago" in status.checkpoint_note and "ims-kiosk checkpoint" in status.checkpoint_note

@@ -77,6 +77,10 @@ STATEMENT_TIMEOUT_MS = 15_000
 """A statement running longer is cancelled (the caller gets StoreUnavailable, nothing
 stored); verify and copies lift it for their long reads."""
 
+POOL_TIMEOUT = 5.0
+"""Seconds to wait for a connection before telling the caller the database cannot be
+reached (the kiosk then asks the patient to fetch the front desk, keeping their answers)."""
+
 RESTORE_HINT = (
     "Stop the kiosks, keep the database as it is for investigation, and compare it with the "
     "latest pg_dump backup and your checkpoints (see docs/postgresql.md)."
@@ -165,7 +169,7 @@ class PostgresStore:
         dsn: str,
         *,
         chain: str = DEFAULT_CHAIN,
-        timeout: float = 10.0,
+        timeout: float | None = None,
         max_connections: int = 4,
         read_only: bool = False,
         application_name: str = "ims-kiosk",
@@ -175,6 +179,7 @@ class PostgresStore:
             raise ValueError(
                 f"the chain name {chain!r} must be lower-case letters, digits, '.', '-' or '_'"
             )
+        timeout = POOL_TIMEOUT if timeout is None else timeout
         self._dsn = dsn
         self.where = describe_dsn(dsn)
         self.chain = chain
@@ -1013,7 +1018,7 @@ def open_pg_store(
     dsn: str,
     *,
     chain: str = DEFAULT_CHAIN,
-    timeout: float = 10.0,
+    timeout: float | None = None,
     read_only: bool = False,
     allow_privileged: bool = False,
     full_check: bool = False,
@@ -1059,7 +1064,7 @@ def open_backend(config: StoreConfig, *, read_only: bool, full_check: bool) -> P
     return open_pg_store(
         config.url,
         chain=config.chain,
-        timeout=config.lock_timeout,
+        timeout=min(config.lock_timeout, POOL_TIMEOUT),
         read_only=read_only,
         full_check=full_check,
     )

@@ -1090,6 +1090,10 @@ class TinyDBStore:
         return backup_store(self, Path(out_dir), progress=progress)
 
     def close(self) -> None:
+        if self.search_index is not None and not self._closed:
+            from consent_records.store.search import save_on_close
+
+            save_on_close(self)
         self._closed = True
         self._lock.close()
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,26 @@ if TYPE_CHECKING:
 from kiosk.staff.core import StaffCore, _actor, _valid_user_name
 
 log = logging.getLogger("kiosk.staff")
+
+
+CHECKPOINT_STALE_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """The store at a glance, for an admin (:meth:`AdminServices.store_status`)."""
+
+    records: int
+    events: int
+    last_checkpoint_at: datetime | None
+    """When the newest signed checkpoint was made, in the clinic's time zone."""
+    last_checkpoint_seq: int | None
+    checkpoint_note: str
+    """One sentence: when the last checkpoint was made, or that there is none (and what to do)."""
+    sealed: bool
+    """Whether the clinic seals its PDFs."""
+    seal_warning: str | None
+    """A sentence when the seal ends within 90 days or has ended, or cannot be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +483,52 @@ class AdminServices(StaffCore):
         return len(items)
 
     # ------------------------------------------------------------------ store checks
+
+    def store_status(self, session: StaffSession) -> StoreStatus:
+        """What an admin's home screen shows about the store: records and events, when the
+        last signed checkpoint was made (issue 6: write one down regularly), and a warning
+        when the clinic's PDF seal ends soon. Cheap (nothing is re-verified here)."""
+        session = self._begin(session, StaffOperation.VERIFY_STORE)
+        now = self.now()
+        records, events = self.store.count()
+        checkpoint = self.store.last_checkpoint()
+        made: datetime | None = None
+        if checkpoint is not None:
+            made = datetime.strptime(checkpoint.at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            made = made.astimezone(self.settings.zone)
+        seal_warning: str | None
+        sealed = False
+        try:
+            from consent_records.sealkeys import load_identity
+            from consent_records.store.layout import KEYS_DIR
+
+            identity = load_identity(self.data_dir / KEYS_DIR)
+            sealed = identity is not None
+            seal_warning = identity.expiry_warning(now) if identity is not None else None
+        except Exception as exc:  # a damaged seal file: say so, do not fail the screen
+            seal_warning = f"The clinic's seal cannot be read: {exc}"
+        if made is None:
+            checkpoint_note = (
+                "No signed checkpoint yet: run `ims-kiosk checkpoint` and keep the line it "
+                "prints off this machine (docs/storage.md)."
+            )
+        else:
+            days = max((now - made).days, 0)  # a clock set back never reads as negative
+            checkpoint_note = (
+                f"Last checkpoint: entry {checkpoint.seq:,}, made {made:%Y-%m-%d %H:%M}"  # type: ignore[union-attr]
+                f" ({days} day{'s' if days != 1 else ''} ago)."
+            )
+            if days >= CHECKPOINT_STALE_DAYS:
+                checkpoint_note += " Make a new one with `ims-kiosk checkpoint`."
+        return StoreStatus(
+            records=records,
+            events=events,
+            last_checkpoint_at=made,
+            last_checkpoint_seq=checkpoint.seq if checkpoint is not None else None,
+            checkpoint_note=checkpoint_note,
+            sealed=sealed,
+            seal_warning=seal_warning,
+        )
 
     def verify(
         self, session: StaffSession, *, progress: Callable[[int, int], None] | None = None

@@ -70,9 +70,9 @@ log = logging.getLogger("kiosk.staff")
 ENV_ARGON2_PROFILE = "IMS_KIOSK_ARGON2_PROFILE"
 TEST_PROFILE = "test-only-insecure"
 """``IMS_KIOSK_ARGON2_PROFILE=test-only-insecure`` hashes new passwords with argon2-cffi's
-cheapest parameters, so the test suite's command-line tests stay fast. Never set it on a
-clinic's machine: passwords hashed with it are rehashed with the real parameters at the
-next sign-in without it, but until then they are cheap to guess from a stolen copy."""
+cheapest parameters, so the test suite's command-line tests stay fast. It is honoured only
+while pytest runs a test (``PYTEST_CURRENT_TEST`` is set), never on a clinic's machine; and a
+password hashed with it is rehashed with the real parameters at its next sign-in."""
 
 Purpose = Literal["session", "countersign", "cli"]
 
@@ -84,7 +84,8 @@ def configured_passwords() -> Passwords:
     the cheapest ones when the test-only environment setting asks for them."""
     from kiosk.auth.passwords import PARAMETERS, TEST_PARAMETERS, Passwords
 
-    if os.environ.get(ENV_ARGON2_PROFILE) == TEST_PROFILE:
+    testing = "PYTEST_CURRENT_TEST" in os.environ
+    if testing and os.environ.get(ENV_ARGON2_PROFILE) == TEST_PROFILE:
         return Passwords(TEST_PARAMETERS)
     return Passwords(PARAMETERS)
 

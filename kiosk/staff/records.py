@@ -30,7 +30,7 @@ from consent_records.events import (
     Withdrawn,
 )
 from consent_records.lifecycle import TransitionRefused
-from consent_records.query import Page, RecordQuery
+from consent_records.query import ListedRecord, Page, RecordQuery, name_words
 from consent_records.sanitize import SHORT_MAX, clean_text
 from kiosk.auth.accounts import (
     StaffAccount,
@@ -382,6 +382,30 @@ class RecordServices(StaffCore):
             raise ActionRefused(str(exc)) from None
         return self._view(session, self._stored(record_id))
 
+    def reconsent_candidates(self, session: StaffSession, record_id: str) -> list[ListedRecord]:
+        """Later kiosk records that may be this patient's re-consent: same date of birth and
+        the same name words, signed after this record, not linked yet (newest first)."""
+        session = self._begin(session, StaffOperation.LINK_RECONSENT)
+        stored = self._stored(record_id)
+        record = stored.record
+        linked = {link.new_record_id for link in stored.lifecycle.reconsent_links}
+        query = RecordQuery(
+            text=record.patient.date_of_birth.isoformat(),
+            completed_from=record.completed_at.date(),
+            as_of=self.now(),
+            limit=50,
+        )
+        words = set(name_words(record.patient.full_name))
+        page = self.store.search(query, self.rules)
+        return [
+            item
+            for item in page.items
+            if item.row.record_id != record.id
+            and item.row.record_id not in linked
+            and item.row.completed_at > record.completed_at
+            and set(item.row.name_words) == words
+        ]
+
     def link_reconsent(
         self, session: StaffSession, record_id: str, new_reference: str
     ) -> RecordView:
@@ -431,11 +455,14 @@ class RecordServices(StaffCore):
     ) -> Path:
         """Write one record's PDF (owner-only), logging the export on the record first.
 
-        Run it in a worker. Raises ExportProblem (the target), TryAgain (not logged, so
-        nothing written), NotFound.
+        Run it in a thread worker (sealing runs its own event loop). Raises ExportProblem (the
+        target; or the clinic seals and cannot seal now: no passphrase, an expired seal, no
+        time-stamp), TryAgain (not logged, so nothing written), NotFound.
         """
         import hashlib
 
+        from consent_records.keys import KeyProblem
+        from consent_records.sealing import SealProblem
         from kiosk.services import ExportError, check_output_file, place_file, write_hidden_copy
 
         session = self._begin(session, StaffOperation.EXPORT_PDF)
@@ -444,7 +471,11 @@ class RecordServices(StaffCore):
         except ExportError as exc:
             raise ExportProblem(str(exc)) from None
         stored = self._stored(record_id)
-        data = self._render_pdf(stored, verification=verification)
+        try:
+            data = self._render_pdf(stored, verification=verification)
+        except (KeyProblem, SealProblem) as exc:
+            # The clinic seals its PDFs and this one cannot be sealed now: nothing is written.
+            raise ExportProblem(str(exc)) from None
         try:
             tmp = write_hidden_copy(out, data)
         except ExportError as exc:
@@ -477,7 +508,8 @@ class RecordServices(StaffCore):
     def _render_pdf(
         self, stored: StoredRecord, *, verification: VerifyReport | None = None
     ) -> bytes:
-        """The record's PDF bytes (the lifecycle, discussion and countersignature on it)."""
+        """The record's PDF bytes (the lifecycle, discussion and countersignature on it),
+        sealed with the clinic's seal when it has one (docs/sealing.md)."""
         return self.kiosk.render_pdf(stored, verification=verification)
 
 

@@ -21,7 +21,7 @@ half-written and the person may retry.
 
 from __future__ import annotations
 
-from kiosk.staff.admin import AccountLine, AdminServices, ClinicCheck
+from kiosk.staff.admin import AccountLine, AdminServices, ClinicCheck, StoreStatus
 from kiosk.staff.core import (
     ENV_ARGON2_PROFILE,
     TEST_PROFILE,
@@ -56,6 +56,7 @@ __all__ = [
     "ClinicCheck",
     "CountersignStatement",
     "StaffServices",
+    "StoreStatus",
     "configured_passwords",
     "host_terminal",
     "os_user_name",

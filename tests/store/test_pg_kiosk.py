@@ -86,3 +86,40 @@ def test_checkpoint_on_postgresql_and_verify_its_line_anywhere(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Checkpoints: 1 signed, each matches" in out
+
+
+def test_the_database_going_away_mid_session_loses_nothing(
+    pg_database: PgDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kiosk's save fails with SaveFailed (the patient is asked to fetch the front desk,
+    the session kept); once the database is back, the same session saves."""
+    import random
+
+    import psycopg
+
+    from kiosk.demo import fill_session
+    from kiosk.services import KioskServices, SaveFailed
+    from kiosk.settings import load_settings
+
+    monkeypatch.setattr("consent_records.pg.engine.POOL_TIMEOUT", 1.0)  # (5 s at a kiosk)
+    settings = load_settings(_config(tmp_path, pg_database, "away"))
+    services = KioskServices(settings, tmp_path / "data")
+    try:
+        services.prepare()
+        session = services.new_session()
+        signature = fill_session(session, random.Random(3))
+        with psycopg.connect(pg_database.admin_dsn, autocommit=True) as admin:
+            admin.execute(f'REVOKE CONNECT ON DATABASE "{pg_database.name}" FROM PUBLIC')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE usename = 'ims_test_app' AND datname = current_database()"
+            )
+            try:
+                with pytest.raises(SaveFailed, match="could not be used"):
+                    services.save(session, signature)
+            finally:
+                admin.execute(f'GRANT CONNECT ON DATABASE "{pg_database.name}" TO PUBLIC')
+        saved = services.save(session, signature)
+        assert services.find(saved.reference).record.id == saved.record_id
+    finally:
+        services.close()
