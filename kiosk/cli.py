@@ -18,6 +18,7 @@
     ims-kiosk init                      set up a clinic (settings file, first admin)
     ims-kiosk users add|list|...        staff accounts (kiosk/cli_staff.py)
     ims-kiosk records list|show         records, for signed-in staff
+    ims-kiosk staff                     the staff app (physiotherapists and admins)
     ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
     ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
 
@@ -183,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
     add_staff_commands(commands, _common)
+    from kiosk import staff_cli
+
+    staff_cli.add_parser(commands)
     from kiosk import pg_cli  # the PostgreSQL commands (psycopg only when they run)
 
     pg_cli.add_commands(commands, _common)
@@ -704,6 +708,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return cmd_content_check(args)
     if command == "keys":
         return cmd_keys(args, parser)
+    if command == "staff":
+        from kiosk.staff_cli import cmd_staff
+
+        return cmd_staff(args)
     if command in ("db", "store"):
         from kiosk import pg_cli
 
