@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kiosk.staff.services import StaffServices
 
 from consent_records.events import Role
 from kiosk.auth.passwords import TEST_PARAMETERS, Passwords
 from kiosk.settings import Settings
+from kiosk.staff.services import StaffServices
 from tests.test_terminal import EXITED, KIOSK, TMUX, TMUX_CONF, TYPING_GAP, Terminal
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not on PATH (CI installs it)")
