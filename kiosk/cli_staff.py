@@ -840,7 +840,7 @@ def _print_page(page: Page, fmt: str) -> None:
                         r["reference"],
                         r["patient"],
                         r["date_of_birth"],
-                        r["completed"][:16],
+                        r["completed"][:16].replace("T", " "),
                         r["physiotherapist"],
                         r["status_label"],
                         r["flags"],
