@@ -18,6 +18,7 @@
     ims-kiosk init                      set up a clinic (settings file, first admin)
     ims-kiosk users add|list|...        staff accounts (kiosk/cli_staff.py)
     ims-kiosk records list|show         records, for signed-in staff
+    ims-kiosk staff                     the staff app (physiotherapists and admins)
     ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
     ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
 
@@ -183,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
     add_staff_commands(commands, _common)
+    from kiosk import staff_cli
+
+    staff_cli.add_parser(commands)
     from kiosk import pg_cli  # the PostgreSQL commands (psycopg only when they run)
 
     pg_cli.add_commands(commands, _common)
@@ -575,6 +579,18 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     print(f"Index of {data_dir.absolute()}:")
     for line in changes:
         print(f"  {line}")
+    # The staff browser's search index (patient names, owner-only): built here, with
+    # progress, rather than at the first search.
+    from consent_records.store import open_store
+
+    store = open_store(data_dir)
+    try:
+        count = _with_progress(
+            "Building the search index", lambda bar: store.rebuild_search_index(progress=bar)
+        )
+    finally:
+        store.close()
+    print(f"  search index rebuilt: {count} records")
     return EXIT_OK
 
 
@@ -704,6 +720,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return cmd_content_check(args)
     if command == "keys":
         return cmd_keys(args, parser)
+    if command == "staff":
+        from kiosk.staff_cli import cmd_staff
+
+        return cmd_staff(args)
     if command in ("db", "store"):
         from kiosk import pg_cli
 

@@ -292,13 +292,15 @@ def run_export(
     plan: ExportPlan,
     *,
     exporter: str,
+    actor: Any = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> ExportResult:
     """Export ``plan``: PDFs, journal, register, sums and the signed manifest.
 
-    ``exporter`` names who exports (it goes in every event and the manifest); the caller
+    ``exporter`` names who exports (it goes in every event and the manifest) and ``actor``
+    (a staff actor, when they signed in) is who the export's audit entry names; the caller
     has checked that they may (see :func:`kiosk.export_cli.authorise_export`).
     Raises ExportStopped (cancelled, disk full), KeyProblem, SealProblem, StoreError.
     """
@@ -402,7 +404,7 @@ def run_export(
             if future.done() and not future.cancelled() and future.exception() is None:
                 Path(future.result()["tmp"]).unlink(missing_ok=True)
         _fsync_close(journal)
-    _audit(services, plan, exporter, done, finished=problem is None)
+    _audit(services, plan, exporter, actor, done, finished=problem is None)
     if problem is not None:
         sentence = (
             f"The export {problem}: {done:,} of {total:,} PDFs are in {plan.out_dir} "
@@ -414,7 +416,13 @@ def run_export(
 
 
 def _audit(
-    services: KioskServices, plan: ExportPlan, exporter: str, done: int, *, finished: bool
+    services: KioskServices,
+    plan: ExportPlan,
+    exporter: str,
+    actor: Any,
+    done: int,
+    *,
+    finished: bool,
 ) -> None:
     """The export as a whole, audited on the chain (who, the filter, how many)."""
     import socket
@@ -428,12 +436,13 @@ def _audit(
         for key, value in described.items()
         if value
     )
-    kind = "os_user" if exporter.startswith("cli:") else "system"
-    actor = SystemActor(
-        type=kind,
-        name=exporter.removeprefix("cli:")[:60] or "export",
-        terminal=Terminal(kind=TerminalKind.HOST, id=socket.gethostname()[:60] or "host"),
-    )
+    if actor is None:
+        kind = "os_user" if exporter.startswith("cli:") else "system"
+        actor = SystemActor(
+            type=kind,
+            name=exporter.removeprefix("cli:")[:60] or "export",
+            terminal=Terminal(kind=TerminalKind.HOST, id=socket.gethostname()[:60] or "host"),
+        )
     services.store.append_audit(
         RecordsExported(
             at=services.now(),

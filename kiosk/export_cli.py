@@ -47,6 +47,7 @@ def add_commands(commands: Any, common: Any) -> None:
     common(evidence, suppress=True)
     evidence.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     evidence.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
+    evidence.add_argument("--force", action="store_true", help="replace FILE.zip if it exists")
     add_pdf_user_options(evidence)
 
 
@@ -60,6 +61,11 @@ def _day(text: str) -> date:
 
 
 def authorise_export(services: KioskServices, args: argparse.Namespace) -> str:
+    """Who exports, checked (see :func:`authorise`), as a label for events and manifests."""
+    return authorise(services, args)[0]
+
+
+def authorise(services: KioskServices, args: argparse.Namespace) -> tuple[str, Any]:
     """THE authorisation check for exports from the command line; returns who exports.
 
     The operating-system user must own the record store (the store's own rule for commands
@@ -84,12 +90,12 @@ def authorise_export(services: KioskServices, args: argparse.Namespace) -> str:
     user = getattr(args, "user", None)
     marker = services.data_dir / DEMO_MARKER
     if not user and marker.is_file() and not marker.is_symlink():
-        return f"cli:{current_user()}"
+        return f"cli:{current_user()}", None
     staff = StaffServices(services.settings, services.data_dir, store=services.store)
     session = sign_in(staff, args, PasswordReader(getattr(args, "password_stdin", False)))
     bulk = getattr(args, "command", None) == "export"
     require(session.role, StaffOperation.EXPORT_PDFS if bulk else StaffOperation.EXPORT_PDF)
-    return f"{session.user_name} ({session.role.value}) at {session.terminal}"
+    return f"{session.user_name} ({session.role.value}) at {session.terminal}", session.actor
 
 
 class _Progress:
@@ -162,14 +168,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
-        exporter = authorise_export(services, args)
+        exporter, actor = authorise(services, args)
         plan = plan_export(services, flt, args.out)
         if plan.total == 0:
             print("No record matches the filter; nothing was exported.", file=sys.stderr)
             return EXIT_OK
         with _Progress(sys.stderr) as progress:
             result = run_export(
-                services, plan, exporter=exporter, workers=args.workers, progress=progress
+                services,
+                plan,
+                exporter=exporter,
+                actor=actor,
+                workers=args.workers,
+                progress=progress,
             )
     finally:
         services.close()
@@ -223,12 +234,16 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     from kiosk.evidence import build_evidence
     from kiosk.services import check_output_file
 
-    check_output_file(args.out, force=False)
+    check_output_file(args.out, force=args.force)
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
         out = build_evidence(
-            services, args.reference, args.out, actor=authorise_export(services, args)
+            services,
+            args.reference,
+            args.out,
+            actor=authorise_export(services, args),
+            force=args.force,
         )
     finally:
         services.close()

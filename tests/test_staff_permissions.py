@@ -68,6 +68,10 @@ OPERATIONS: dict[str, tuple[StaffOperation, Call]] = {
     ),
     "withdraw": (Op.RECORD_WITHDRAWAL, lambda s, x, c: s.withdraw(x, c["token"])),
     "add_note": (Op.ADD_NOTE, lambda s, x, c: s.add_note(x, c["id"], "A note.")),
+    "reconsent_candidates": (
+        Op.LINK_RECONSENT,
+        lambda s, x, c: s.reconsent_candidates(x, c["id"]),
+    ),
     "link_reconsent": (Op.LINK_RECONSENT, lambda s, x, c: s.link_reconsent(x, c["id"], c["ref"])),
     "export_pdf": (Op.EXPORT_PDF, lambda s, x, c: s.export_pdf(x, c["id"], _new(c, ".pdf"))),
     "list_accounts": (Op.LIST_ACCOUNTS, lambda s, x, c: s.list_accounts(x)),

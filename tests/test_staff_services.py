@@ -337,7 +337,11 @@ def test_expiry_and_reconsent_with_the_link_to_the_new_record(clinic: Clinic) ->
     )
     assert [item.row.record_id for item in expired.items] == [record.id]
     later = clinic.record(completed_at=clinic.clock())
+    clinic.record(completed_at=clinic.clock(), name="Someone Else")
+    candidates = services.reconsent_candidates(session, record.id)
+    assert [item.row.reference for item in candidates] == [later.reference]
     view = services.link_reconsent(session, record.id, later.reference)
+    assert services.reconsent_candidates(session, record.id) == []
     assert view.lifecycle.reconsent_links[0].new_record_id == later.id
 
 

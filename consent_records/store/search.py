@@ -638,10 +638,11 @@ def _save_file(store: TinyDBStore, index: SearchIndex) -> None:
         return
     root = store.data_dir
     try:
+        blob = index.to_bytes()  # before taking the lock: only the write is under it
         with store._locked(write=True, doing="saving the search index"):
             if not check_dir(root / SEARCH_DIR):
                 make_dir(root / SEARCH_DIR)
-            atomic_write_bytes(root / SEARCH_INDEX_NAME, index.to_bytes(), mode=FILE_MODE)
+            atomic_write_bytes(root / SEARCH_INDEX_NAME, blob, mode=FILE_MODE)
         index.saved_seq = index.seq
     except Exception as exc:  # a cache: the search works without it
         log.warning("the search index could not be saved (%s); it is rebuilt next time", exc)
@@ -758,6 +759,16 @@ def save_on_close(store: TinyDBStore) -> None:
 
 
 _THREADS = threading.Lock()
+
+
+def rebuild(store: TinyDBStore, progress: Progress | None) -> int:
+    """A new index from the entries alone (the saved one is not read), saved."""
+    with _THREADS:
+        index = SearchIndex()
+        _catch_up(store, index, progress)
+        store.search_index = index
+        _save_file(store, index)
+        return len(index)
 
 
 def search_store(

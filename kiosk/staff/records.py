@@ -30,7 +30,7 @@ from consent_records.events import (
     Withdrawn,
 )
 from consent_records.lifecycle import TransitionRefused
-from consent_records.query import Page, RecordQuery
+from consent_records.query import ListedRecord, Page, RecordQuery, name_words
 from consent_records.sanitize import SHORT_MAX, clean_text
 from kiosk.auth.accounts import (
     StaffAccount,
@@ -381,6 +381,30 @@ class RecordServices(StaffCore):
         except (ConflictingEvent, TransitionRefused) as exc:  # pragma: no cover (notes fit all)
             raise ActionRefused(str(exc)) from None
         return self._view(session, self._stored(record_id))
+
+    def reconsent_candidates(self, session: StaffSession, record_id: str) -> list[ListedRecord]:
+        """Later kiosk records that may be this patient's re-consent: same date of birth and
+        the same name words, signed after this record, not linked yet (newest first)."""
+        session = self._begin(session, StaffOperation.LINK_RECONSENT)
+        stored = self._stored(record_id)
+        record = stored.record
+        linked = {link.new_record_id for link in stored.lifecycle.reconsent_links}
+        query = RecordQuery(
+            text=record.patient.date_of_birth.isoformat(),
+            completed_from=record.completed_at.date(),
+            as_of=self.now(),
+            limit=50,
+        )
+        words = set(name_words(record.patient.full_name))
+        page = self.store.search(query, self.rules)
+        return [
+            item
+            for item in page.items
+            if item.row.record_id != record.id
+            and item.row.record_id not in linked
+            and item.row.completed_at > record.completed_at
+            and set(item.row.name_words) == words
+        ]
 
     def link_reconsent(
         self, session: StaffSession, record_id: str, new_reference: str

@@ -123,3 +123,28 @@ def test_the_database_going_away_mid_session_loses_nothing(
         assert services.find(saved.reference).record.id == saved.record_id
     finally:
         services.close()
+
+
+def test_a_staff_account_made_on_one_terminal_signs_in_on_another(
+    pg_database: PgDatabase,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    config = _config(tmp_path, pg_database, "staff")
+    kiosk = ["--config", str(config), "--data-dir", str(tmp_path / "kiosk")]
+    office = ["--config", str(config), "--data-dir", str(tmp_path / "office")]
+    room = ["--config", str(config), "--data-dir", str(tmp_path / "room")]
+    assert main(["demo", "--records", "2", "--seed", "9", *kiosk]) == 0
+    password = "purple walrus on a quiet bicycle 42"
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{password}\n{password}\n"))
+    args = ["users", "add", "akim", "--role", "physio", "--os-user", "--password-stdin"]
+    assert main([*args, *office]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{password}\n"))
+    code = main(["records", "list", "--user", "akim", "--password-stdin", *room])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("2 records")

@@ -138,15 +138,15 @@ def test_the_index_answers_what_evaluate_answers(
     # tail=7: builds take the bulk path, and catching up re-sorts the prefix lists often.
     monkeypatch.setattr(search_module, "TAIL_MAX", tail)
     rng = random.Random(9)
-    records = _fill(store, 0, 60, rng)
+    records = _fill(store, 0, 40, rng)
     rules = ConsentRules(valid_days=300, history=HISTORY, expiring_within_days=120)
-    queries = _queries(random.Random(3), 150)
+    queries = _queries(random.Random(3), 100)
     rows = _expected(store, records)
     for query in queries:
         assert store.search(query, rules) == evaluate(rows, query, rules), query
     # Saved privately; a new process reads it and catches up another writer's entries.
     writer = open_new(store_dir)
-    records += _fill(writer, 60, 25, rng)
+    records += _fill(writer, 40, 15, rng)
     writer.append_event(countersigned(records[3], actor=JLEE))  # discussed earlier by jlee
     store.close()
     path = store_dir / SEARCH_INDEX_NAME
@@ -155,7 +155,7 @@ def test_the_index_answers_what_evaluate_answers(
     again = open_store(store_dir)
     try:
         rows = _expected(again, records)
-        for query in queries[:60]:
+        for query in queries[:40]:
             assert again.search(query, rules) == evaluate(rows, query, rules), query
     finally:
         again.close()
