@@ -981,6 +981,13 @@ class TinyDBStore:
 
         return search_store(self, query, rules or ConsentRules(), progress)
 
+    def rebuild_search_index(self, progress: Progress | None = None) -> int:
+        """Build the records browser's search index again from the entry files (``ims-kiosk
+        reindex``) and save it; return the number of records it holds."""
+        from consent_records.store.search import rebuild
+
+        return rebuild(self, progress)
+
     def audit(self, query: AuditQuery) -> AuditPage:
         with self._locked(write=False):
             self._refresh()

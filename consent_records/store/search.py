@@ -761,6 +761,16 @@ def save_on_close(store: TinyDBStore) -> None:
 _THREADS = threading.Lock()
 
 
+def rebuild(store: TinyDBStore, progress: Progress | None) -> int:
+    """A new index from the entries alone (the saved one is not read), saved."""
+    with _THREADS:
+        index = SearchIndex()
+        _catch_up(store, index, progress)
+        store.search_index = index
+        _save_file(store, index)
+        return len(index)
+
+
 def search_store(
     store: TinyDBStore, query: RecordQuery, rules: ConsentRules, progress: Progress | None
 ) -> Page:
