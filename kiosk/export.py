@@ -183,15 +183,28 @@ def _init_worker(settings_json: str, data_dir: str, key_der: bytes | None) -> No
     _worker["services"] = services
 
 
-def _render_one(record_id: str, out_dir: str, file_name: str) -> dict[str, Any]:
-    """Render and seal one record's PDF into a hidden file in ``out_dir`` (worker side)."""
+def _render_one(record_id: str, out_dir: str, file_name: str, fhir: bool) -> dict[str, Any]:
+    """Render and seal one record's PDF (and its FHIR bundle) into hidden files in
+    ``out_dir`` (worker side)."""
     from kiosk.services import write_hidden_copy
 
     services: KioskServices = _worker["services"]
     stored = services.store.get(record_id)
     data = services.render_pdf(stored)
+    extra: dict[str, Any] = {}
+    if fhir:
+        from kiosk.fhir import fhir_json
+
+        bundle = fhir_json(stored, data, file_name)
+        name = file_name.removesuffix(".pdf") + ".fhir.json"
+        extra = {
+            "fhir_tmp": str(write_hidden_copy(Path(out_dir) / name, bundle)),
+            "fhir_file": name,
+            "fhir_sha256": hashlib.sha256(bundle).hexdigest(),
+        }
     tmp = write_hidden_copy(Path(out_dir) / file_name, data)
     return {
+        **extra,
         "record_id": record_id,
         "tmp": str(tmp),
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -210,6 +223,8 @@ class ExportPlan:
     flt: ExportFilter
     record_ids: list[str]
     as_of: datetime
+    fhir: bool = False
+    """Also a FHIR R4 bundle per record (``REFERENCE.fhir.json``)."""
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Journal lines of records already exported into this folder (record id -> line)."""
 
@@ -260,13 +275,14 @@ def check_out_dir(out_dir: Path) -> None:
     out_dir.mkdir(mode=0o700)
 
 
-def plan_export(services: KioskServices, flt: ExportFilter, out_dir: Path) -> ExportPlan:
+def plan_export(
+    services: KioskServices, flt: ExportFilter, out_dir: Path, *, fhir: bool = False
+) -> ExportPlan:
     check_out_dir(out_dir)
     as_of = services.now()
     ids = select_records(services, flt, as_of)
-    return ExportPlan(
-        out_dir=out_dir, flt=flt, record_ids=ids, as_of=as_of, done=_read_journal(out_dir)
-    )
+    done = _read_journal(out_dir)
+    return ExportPlan(out_dir=out_dir, flt=flt, record_ids=ids, as_of=as_of, fhir=fhir, done=done)
 
 
 def _file_name(reference: str) -> str:
@@ -326,6 +342,7 @@ def run_export(
             and earlier.get("entry") == f"{stored.entry.seq}:{stored.entry.sha256}"
             and earlier.get("status") == stored.lifecycle.status.value
             and _same_file(plan.out_dir / name, earlier.get("sha256"))
+            and (not plan.fhir or _same_fhir(plan.out_dir, earlier))
         ):
             skipped += 1
             continue
@@ -347,7 +364,8 @@ def run_export(
                 nxt = next(queue, None)
                 if nxt is None:
                     break
-                pending[pool.submit(_render_one, nxt[0], str(plan.out_dir), nxt[1])] = nxt[1]
+                future = pool.submit(_render_one, nxt[0], str(plan.out_dir), nxt[1], plan.fhir)
+                pending[future] = nxt[1]
             if not pending:
                 break
             finished, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
@@ -364,8 +382,11 @@ def run_export(
                     problem = problem or f"{name} could not be made ({exc})"
                     continue
                 tmp = Path(item.pop("tmp"))
+                fhir_tmp = Path(item.pop("fhir_tmp")) if "fhir_tmp" in item else None
                 if problem is not None:
                     tmp.unlink(missing_ok=True)
+                    if fhir_tmp is not None:
+                        fhir_tmp.unlink(missing_ok=True)
                     continue
                 try:
                     store.append_event(
@@ -378,12 +399,18 @@ def run_export(
                         )
                     )
                     place_file(tmp, plan.out_dir / name, force=True)
+                    if fhir_tmp is not None:
+                        place_file(fhir_tmp, plan.out_dir / item["fhir_file"], force=True)
                 except OSError as exc:
                     tmp.unlink(missing_ok=True)
+                    if fhir_tmp is not None:
+                        fhir_tmp.unlink(missing_ok=True)
                     problem = _disk_sentence(exc)
                     continue
                 except BaseException:
                     tmp.unlink(missing_ok=True)
+                    if fhir_tmp is not None:
+                        fhir_tmp.unlink(missing_ok=True)
                     raise
                 item["file"] = name
                 plan.done[item["record_id"]] = item
@@ -402,7 +429,9 @@ def run_export(
             pool.shutdown(wait=True, cancel_futures=True)
         for future in pending:
             if future.done() and not future.cancelled() and future.exception() is None:
-                Path(future.result()["tmp"]).unlink(missing_ok=True)
+                for key in ("tmp", "fhir_tmp"):
+                    if key in future.result():
+                        Path(future.result()[key]).unlink(missing_ok=True)
         _fsync_close(journal)
     _audit(services, plan, exporter, actor, done, finished=problem is None)
     if problem is not None:
@@ -454,6 +483,11 @@ def _audit(
             folder=plan.out_dir.name[:100] or None,
         )
     )
+
+
+def _same_fhir(out_dir: Path, earlier: dict[str, Any]) -> bool:
+    name = earlier.get("fhir_file")
+    return isinstance(name, str) and _same_file(out_dir / name, earlier.get("fhir_sha256"))
 
 
 def _same_file(path: Path, sha256: object) -> bool:
@@ -551,6 +585,8 @@ def _finish(
     for record_id in plan.record_ids:
         item = plan.done[record_id]
         sums.append(f"{item['sha256']}  {item['file']}\n")
+        if plan.fhir and "fhir_file" in item:
+            sums.append(f"{item['fhir_sha256']}  {item['fhir_file']}\n")
     sums.append(f"{hashlib.sha256(register).hexdigest()}  {REGISTER}\n")
     sums_bytes = "".join(sums).encode("utf-8")
     _write_new(plan.out_dir / SUMS, sums_bytes)
