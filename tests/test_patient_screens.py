@@ -167,6 +167,7 @@ async def test_below_80x24_every_screen_says_the_window_is_too_small(
     async with app.run_test(size=size) as pilot:
         await driver.ready(pilot)
         assert "window is too small" in flat(screen_text(pilot))
+        assert f"({size[0]} columns by {size[1]} lines)" in flat(screen_text(pilot))
         await pilot.press("enter")  # nothing to see, so nothing happens
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)

@@ -41,8 +41,12 @@ def test_demo_pdf_and_verify_on_postgresql(
     printed = capsys.readouterr().out
     assert "3 records, 1 events" in printed  # the PDF export is logged as an event
     assert "chain kiosk-cli" in printed
-    # The entry files of the embedded store were never made.
+    # The entry files of the embedded store were never made...
     assert not (data / "entries").exists()
+    # ...but a backup is one, verified, with the chain's head.
+    assert main(["backup", "--out", str(tmp_path / "backup"), *common]) == 0
+    assert "3 records, 1 events" in capsys.readouterr().out
+    assert (tmp_path / "backup" / "store.json").is_file()
 
 
 def test_postgresql_without_a_dsn_is_a_sentence(
