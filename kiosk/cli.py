@@ -579,6 +579,18 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     print(f"Index of {data_dir.absolute()}:")
     for line in changes:
         print(f"  {line}")
+    # The staff browser's search index (patient names, owner-only): built here, with
+    # progress, rather than at the first search.
+    from consent_records.store import open_store
+
+    store = open_store(data_dir)
+    try:
+        count = _with_progress(
+            "Building the search index", lambda bar: store.rebuild_search_index(progress=bar)
+        )
+    finally:
+        store.close()
+    print(f"  search index rebuilt: {count} records")
     return EXIT_OK
 
 

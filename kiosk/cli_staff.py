@@ -194,7 +194,7 @@ def staff_services(args: argparse.Namespace, *, existing: bool = True) -> StaffS
     from kiosk.staff.services import StaffServices
 
     settings, data_dir = _settings_and_dir(args)
-    if existing and not store_exists(data_dir):
+    if existing and settings.store == "embedded" and not store_exists(data_dir):
         raise StaffCommandError(
             f"There is no record store in {data_dir.absolute()}. Check --data-dir (or "
             "IMS_KIOSK_DATA_DIR), or set the clinic up with `ims-kiosk init`."
@@ -840,7 +840,7 @@ def _print_page(page: Page, fmt: str) -> None:
                         r["reference"],
                         r["patient"],
                         r["date_of_birth"],
-                        r["completed"][:16],
+                        r["completed"][:16].replace("T", " "),
                         r["physiotherapist"],
                         r["status_label"],
                         r["flags"],

@@ -39,6 +39,10 @@ def add_commands(commands: Any, common: Any) -> None:
         help="only records naming this physiotherapist id (repeatable)",
     )  # fmt: skip
     export.add_argument("--zip", action="store_true", help="also write DIR.zip of the result")
+    export.add_argument(
+        "--fhir", action="store_true",
+        help="also write a FHIR R4 Bundle per record (REFERENCE.fhir.json)",
+    )  # fmt: skip
     add_pdf_user_options(export)
     export.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     evidence = commands.add_parser(
@@ -169,7 +173,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     seal_cli.prompt_for_seal(services)
     try:
         exporter, actor = authorise(services, args)
-        plan = plan_export(services, flt, args.out)
+        plan = plan_export(services, flt, args.out, fhir=args.fhir)
         if plan.total == 0:
             print("No record matches the filter; nothing was exported.", file=sys.stderr)
             return EXIT_OK

@@ -110,8 +110,17 @@ class ScreeningScreen(PatientStep):
             else _("All questions answered.")
         )
 
+    _moving_to: QuestionBlock | None = None
+    """The question focus is moving to (focus lands a moment later): a key typed in between
+    is for that question, so quick typing never answers the same question twice."""
+
+    def on_descendant_focus(self) -> None:
+        self._moving_to = None
+
     def _current(self) -> QuestionBlock | None:
         """The question that has focus, or whose answer has focus."""
+        if self._moving_to is not None:
+            return self._moving_to
         node = self.focused
         while node is not None and not isinstance(node, QuestionBlock):
             node = node.parent  # type: ignore[assignment]
@@ -141,6 +150,7 @@ class ScreeningScreen(PatientStep):
         if block is None or not blocks:
             return
         index = min(max(blocks.index(block) + step, 0), len(blocks) - 1)
+        self._moving_to = blocks[index]
         blocks[index].focus()
         blocks[index].scroll_visible(animate=False)
 
@@ -161,7 +171,8 @@ class ScreeningScreen(PatientStep):
         questions = [q.id for q in self.session.shown.screening]
         position = questions.index(question_id)
         if position + 1 < len(questions):
-            target = self.query_one(f"#q-{questions[position + 1]}")
+            target = self.query_one(f"#q-{questions[position + 1]}", QuestionBlock)
+            self._moving_to = target
             target.focus()
             target.scroll_visible(animate=False)
         elif self.session.screening_complete():

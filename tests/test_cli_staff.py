@@ -203,6 +203,7 @@ def test_records_list_and_show_need_a_staff_sign_in_and_are_audited(
     )
     assert code == 0, err
     assert f"Record {reference}" in out and "Discuss these first:" in out and "Timeline:" in out
+    assert "\n  Nothing flagged." in out or "\n  [ ] " in out, "items are indented under it"
     code, out, err = run(
         capsys,
         monkeypatch,

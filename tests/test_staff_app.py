@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kiosk.staff.services import StaffServices
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
@@ -24,6 +23,7 @@ from consent_records.events import Discussed, DiscussedItem, Role
 from consent_records.lifecycle import ConsentStatus
 from consent_records.model import REFERENCE_ALPHABET, Decision
 from kiosk.auth.throttle import GENERIC_FAILURE
+from kiosk.staff.services import StaffServices
 from kiosk.staff_app import StaffApp
 from screens.staff.admin import AccountsScreen, AuditScreen
 from screens.staff.dialogs import CountersignDialog, DiscussionDialog, TextDialog

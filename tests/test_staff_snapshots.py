@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from kiosk.staff.services import StaffServices
 from textual.pilot import Pilot
 from textual.widgets import Checkbox
 
 from consent_records.events import Terminal, TerminalKind
 from kiosk.auth.passwords import TEST_PARAMETERS, Passwords
+from kiosk.staff.services import StaffServices
 from kiosk.staff_app import StaffApp
 from screens.staff.admin import AccountsScreen
 from screens.staff.dialogs import CountersignDialog, DiscussionDialog

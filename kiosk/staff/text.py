@@ -24,7 +24,9 @@ def record_text(view: RecordView) -> str:
     out: list[str] = []
 
     def line(text: object = "") -> None:
-        out.append(terminal_safe(text) if text != "" else "")
+        raw = str(text)
+        indent = raw[: len(raw) - len(raw.lstrip(" "))]
+        out.append(indent + terminal_safe(raw) if raw else "")
 
     line(f"Record {record.reference} (id {record.id})")
     line(f"Status: {view.status_label}")

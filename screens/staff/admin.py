@@ -34,10 +34,9 @@ from kiosk.i18n import _
 from screens.staff.common import describe_error, parse_day, plain, when
 
 if TYPE_CHECKING:
+    from consent_records.audit import AuditPage, AuditQuery
     from kiosk.staff.services import AccountLine, StaffServices
     from kiosk.staff.sessions import StaffSession
-
-    from consent_records.audit import AuditPage, AuditQuery
 
 
 class _Base(Screen[None]):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from kiosk.staff.errors import STAFF_ERRORS
 from rich.text import Text
 
 from consent_records.base import StoreCorrupt, StoreError, StoreUnavailable
@@ -18,6 +17,7 @@ from kiosk.auth.accounts import AccountProblem
 from kiosk.auth.permissions import PermissionDenied
 from kiosk.auth.policy import PasswordRejected
 from kiosk.i18n import _
+from kiosk.staff.errors import STAFF_ERRORS
 
 log = logging.getLogger("screens.staff")
 

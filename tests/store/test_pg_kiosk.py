@@ -41,8 +41,12 @@ def test_demo_pdf_and_verify_on_postgresql(
     printed = capsys.readouterr().out
     assert "3 records, 1 events" in printed  # the PDF export is logged as an event
     assert "chain kiosk-cli" in printed
-    # The entry files of the embedded store were never made.
+    # The entry files of the embedded store were never made...
     assert not (data / "entries").exists()
+    # ...but a backup is one, verified, with the chain's head.
+    assert main(["backup", "--out", str(tmp_path / "backup"), *common]) == 0
+    assert "3 records, 1 events" in capsys.readouterr().out
+    assert (tmp_path / "backup" / "store.json").is_file()
 
 
 def test_postgresql_without_a_dsn_is_a_sentence(
@@ -119,7 +123,41 @@ def test_the_database_going_away_mid_session_loses_nothing(
                     services.save(session, signature)
             finally:
                 admin.execute(f'GRANT CONNECT ON DATABASE "{pg_database.name}" TO PUBLIC')
-        saved = services.save(session, signature)
+        # Back: pressing Sign and finish again works as soon as a connection is made
+        # again (the pool reconnects in the background, within a few seconds).
+        for _attempt in range(30):
+            try:
+                saved = services.save(session, signature)
+                break
+            except SaveFailed:
+                continue
+        else:
+            pytest.fail("the save never worked again after the database came back")
         assert services.find(saved.reference).record.id == saved.record_id
     finally:
         services.close()
+
+
+def test_a_staff_account_made_on_one_terminal_signs_in_on_another(
+    pg_database: PgDatabase,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    config = _config(tmp_path, pg_database, "staff")
+    kiosk = ["--config", str(config), "--data-dir", str(tmp_path / "kiosk")]
+    office = ["--config", str(config), "--data-dir", str(tmp_path / "office")]
+    room = ["--config", str(config), "--data-dir", str(tmp_path / "room")]
+    assert main(["demo", "--records", "2", "--seed", "9", *kiosk]) == 0
+    password = "purple walrus on a quiet bicycle 42"
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{password}\n{password}\n"))
+    args = ["users", "add", "akim", "--role", "physio", "--os-user", "--password-stdin"]
+    assert main([*args, *office]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{password}\n"))
+    code = main(["records", "list", "--user", "akim", "--password-stdin", *room])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("2 records")
