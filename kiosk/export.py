@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from consent_records.query import RecordQuery
+
 if TYPE_CHECKING:
     from consent_records.lifecycle import ConsentRules
     from kiosk.services import KioskServices
@@ -80,8 +82,25 @@ class ExportFilter(BaseModel):
     completed_from: date | None = None
     completed_to: date | None = None
     physiotherapist_ids: frozenset[str] = frozenset()
+    browser: RecordQuery | None = None
+    """The staff browser's query as it stands (its search text and every filter); when set,
+    it chooses the records and the fields above are not used. Its paging is ignored."""
 
     def describe(self) -> dict[str, Any]:
+        if self.browser is not None:
+            q = self.browser
+            return {
+                "statuses": sorted(s.value for s in q.statuses),
+                "from": q.completed_from.isoformat() if q.completed_from else None,
+                "to": q.completed_to.isoformat() if q.completed_to else None,
+                "physiotherapists": sorted(q.physiotherapist_ids),
+                # Whether a search narrowed it, never the typed text (often a patient's name).
+                "search_text": "yes" if q.text else None,
+                "flags": q.has_flags,
+                "missed_questions": q.has_missed_questions,
+                "substitute": q.has_substitute,
+                "expiring_soon": q.expiring_soon,
+            }
         return {
             "statuses": sorted(self.statuses),
             "from": self.completed_from.isoformat() if self.completed_from else None,
@@ -110,19 +129,21 @@ def select_records(services: KioskServices, flt: ExportFilter, as_of: datetime) 
     """The ids of the records ``flt`` selects, oldest first (the store's own search when it
     has one, else :func:`consent_records.query.evaluate`, the specification)."""
     from consent_records.lifecycle import ConsentStatus, fold
-    from consent_records.query import PAGE_MAX, RecordQuery, SearchRow, SortKey, evaluate
+    from consent_records.query import PAGE_MAX, SearchRow, SortKey, evaluate
 
     rules = _rules(services)
-    query = RecordQuery(
-        statuses=frozenset(ConsentStatus(s) for s in flt.statuses),
-        physiotherapist_ids=flt.physiotherapist_ids,
-        completed_from=flt.completed_from,
-        completed_to=flt.completed_to,
-        as_of=as_of,
-        sort=SortKey.COMPLETED_AT,
-        descending=False,
-        limit=PAGE_MAX,
-    )
+    order = {"as_of": as_of, "sort": SortKey.COMPLETED_AT, "descending": False}
+    if flt.browser is not None:
+        query = flt.browser.model_copy(update={**order, "offset": 0, "limit": PAGE_MAX})
+    else:
+        query = RecordQuery(
+            statuses=frozenset(ConsentStatus(s) for s in flt.statuses),
+            physiotherapist_ids=flt.physiotherapist_ids,
+            completed_from=flt.completed_from,
+            completed_to=flt.completed_to,
+            limit=PAGE_MAX,
+            **order,
+        )
     store: Any = services.store
     search = getattr(store, "search", None)
     if search is None:
@@ -463,7 +484,7 @@ def _audit(
     words = " ".join(
         f"{key}={','.join(value) if isinstance(value, list) else value}"
         for key, value in described.items()
-        if value
+        if value is not None and value != []
     )
     if actor is None:
         kind = "os_user" if exporter.startswith("cli:") else "system"

@@ -367,8 +367,9 @@ def _record_check(store: Any, info: dict[str, str]) -> tuple[bool, str]:
             f"but it is OUTDATED: record {reference} was {status.replace('_', ' ')} when this "
             f"PDF was made and is now {now.replace('_', ' ')}; export a new one."
         )
-    what = "its status unchanged" if status is not None else "in the store"
-    return (
-        True,
-        f"record {reference} is in the store's chain as printed, {what} ({now.replace('_', ' ')}).",
+    plain = now.replace("_", " ")
+    if status is None:
+        return True, f"record {reference} is in this clinic's store (status now {plain})."
+    return True, (
+        f"record {reference} is in the store's chain as printed, its status unchanged ({plain})."
     )

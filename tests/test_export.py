@@ -325,3 +325,30 @@ def test_fhir_bundles_validate_and_map_every_status(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True, check=False
     )
     assert check.returncode == 0 and check.stdout.count(": OK") == 7
+
+
+def test_the_staff_browsers_query_chooses_the_records(clinic: dict[str, Any]) -> None:
+    """An export from the staff app takes the browser's query as it stands."""
+    from datetime import UTC, datetime
+
+    from consent_records.query import RecordQuery
+    from kiosk.export import ExportFilter, plan_export
+    from kiosk.services import KioskServices
+    from kiosk.settings import load_settings
+
+    services = KioskServices(load_settings(clinic["config"]), clinic["data"])
+    try:
+        now = datetime.now(UTC)
+        everything = plan_export(
+            services, ExportFilter(browser=RecordQuery(as_of=now, limit=1)), clinic["tmp"] / "a"
+        )
+        assert len(everything.record_ids) == 3  # the browser's page size does not cut it
+        stored = services.find(clinic["refs"][1])
+        name = stored.record.patient.full_name.split()[-1]
+        searched = ExportFilter(browser=RecordQuery(as_of=now, text=name))
+        plan = plan_export(services, searched, clinic["tmp"] / "b")
+        assert stored.record.id in plan.record_ids
+        assert searched.describe()["search_text"] == "yes"
+        assert name not in json.dumps(searched.describe())  # never the typed text
+    finally:
+        services.close()

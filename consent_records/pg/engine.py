@@ -1071,3 +1071,11 @@ def open_backend(config: StoreConfig, *, read_only: bool, full_check: bool) -> P
 
 
 __all__ = ["DEFAULT_CHAIN", "PostgresStore", "describe_dsn", "open_backend", "open_pg_store"]
+
+
+if TYPE_CHECKING:
+    from consent_records.base import ConsentStore
+
+    def _is_a_consent_store(store: PostgresStore) -> ConsentStore:
+        """mypy checks here that PostgresStore implements the whole store interface."""
+        return store

@@ -55,6 +55,8 @@ from consent_records.store.layout import (
     MAX_CONTENT_BYTES,
     MAX_CREDENTIALS_BYTES,
     MAX_INDEX_BYTES,
+    MAX_SEARCH_INDEX_BYTES,
+    SEARCH_INDEX_NAME,
     FileRefused,
     access_problem,
     content_path,
@@ -90,6 +92,7 @@ class Snapshot:
     checkpoints: bytes | None = None
     public_key: bytes | None = None
     credentials: bytes | None = None
+    search_index: bytes | None = None
     problem: str | None = None
 
 
@@ -139,6 +142,7 @@ def take_snapshot(root: Path) -> Snapshot:
         (CHECKPOINTS_NAME, MAX_CHECKPOINTS_BYTES, "checkpoints"),
         (f"{KEYS_DIR}/checkpoint-key.pub", 65536, "public_key"),
         (CREDENTIALS_NAME, MAX_CREDENTIALS_BYTES, "credentials"),
+        (SEARCH_INDEX_NAME, MAX_SEARCH_INDEX_BYTES, "search_index"),
     ):
         try:
             setattr(snap, attr, _read_optional(root / name, limit))
@@ -172,6 +176,18 @@ def _stray_entry(root: Path, head: int) -> str | None:
     return None
 
 
+def _same_patient(expected: tuple[object, ...], stored: tuple[str, ...]) -> bool:
+    """The search index's reference, name, birth date and completion time are the entry's."""
+    from datetime import datetime
+
+    if tuple(expected[:3]) != stored[:3] or not isinstance(expected[3], str):
+        return False
+    try:
+        return datetime.fromisoformat(expected[3]) == datetime.fromisoformat(stored[3])
+    except ValueError:
+        return False
+
+
 class _Walk:
     """Step 2 and 3, over a snapshot."""
 
@@ -181,6 +197,9 @@ class _Walk:
         self.records = 0
         self.events = 0
         self.audit = 0
+        self.patients: dict[str, tuple[object, ...]] = {}
+        """Per record: reference, name, birth date, completion time (to check the search
+        index, a cache that holds them)."""
         self.commitments: dict[str, str | None] = {}
         """Each account's newest password commitment (None: created, no password yet)."""
         self.head = GENESIS_HASH
@@ -282,6 +301,14 @@ class _Walk:
                 if not isinstance(reference, str) or reference in references:
                     raise _Failed(f"{name} at {path} repeats the reference {reference}")
                 references.add(reference)
+                patient = data.get("patient")
+                if isinstance(patient, dict):
+                    self.patients[entry_id] = (
+                        reference,
+                        patient.get("full_name"),
+                        patient.get("date_of_birth"),
+                        data.get("completed_at"),
+                    )
                 if part is not None:
                     part.references[reference] = (seq, f"{name} at {path}")
                 record_ids.add(entry_id)
@@ -376,6 +403,32 @@ class _Walk:
                 f"{', '.join(missing[:5])}, although the chain recorded one (removed)"
             )
         return len(stored)
+
+    def search_index(self) -> list[str]:
+        """Notes when the staff search index disagrees with the entries (it is a cache, never
+        trusted over them: the next search or `ims-kiosk reindex` rebuilds it)."""
+        from consent_records.store.search import SearchIndex
+
+        blob = self.snap.search_index
+        if blob is None:
+            return []
+        path = self.root / SEARCH_INDEX_NAME
+        fix = "it is rebuilt from the entries by the next search or `ims-kiosk reindex`"
+        try:
+            index = SearchIndex.from_bytes(blob)
+        except (ValueError, TypeError, KeyError):
+            return [f"the search index {path} is damaged; {fix}."]
+        cols = index.cols
+        for i, record_id in enumerate(cols["id"]):
+            expected = self.patients.get(record_id)
+            stored = (cols["reference"][i], cols["name"][i], cols["dob"][i], cols["completed"][i])
+            if expected is None or not _same_patient(expected, stored):
+                return [
+                    f"the search index {path} disagrees with the entries about record "
+                    f"{record_id} (changed outside the software, or from another store); "
+                    f"{fix}. The records themselves are intact."
+                ]
+        return []
 
     def tail(self) -> list[str]:
         """The index's end, stray files; notes for what is not a problem."""
@@ -685,6 +738,7 @@ def verify_store(
         try:
             _split_entries(walk, progress)
             notes += walk.tail()
+            notes += walk.search_index()
             walk.archive()
             accounts = walk.credentials()
             if found:

@@ -189,3 +189,27 @@ def test_a_damaged_or_foreign_index_file_is_rebuilt_from_the_entries(
             assert progress and progress[-1][0] == progress[-1][1] == 12
         finally:
             reopened.close()
+
+
+def test_verify_notes_a_search_index_that_disagrees_with_the_entries(
+    store: TinyDBStore, store_dir: Path
+) -> None:
+    records = _fill(store, 0, 6, random.Random(4))
+    query = RecordQuery(as_of=datetime(2026, 1, 1, tzinfo=BASE_TIME.tzinfo))
+    store.search(query)
+    store.close()
+    path = store_dir / SEARCH_INDEX_NAME
+    reopened = open_store(store_dir)
+    try:
+        report = reopened.verify()
+        assert report.ok and not any("search index" in note for note in report.notes)
+        name = records[2].patient.full_name
+        path.write_bytes(path.read_bytes().replace(name.encode(), b"Someone Else", 1))
+        report = reopened.verify()
+        assert report.ok, "a cache is not the records: they are intact"
+        note = next(note for note in report.notes if "search index" in note)
+        assert "disagrees" in note and "reindex" in note and name not in note
+        path.write_bytes(b"{damaged")
+        assert any("damaged" in note for note in reopened.verify().notes)
+    finally:
+        reopened.close()
