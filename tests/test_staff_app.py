@@ -23,6 +23,7 @@ from consent_records.events import Discussed, DiscussedItem, Role
 from consent_records.lifecycle import ConsentStatus
 from consent_records.model import REFERENCE_ALPHABET, Decision
 from kiosk.auth.throttle import GENERIC_FAILURE
+from kiosk.staff.records import COUNTERSIGN_REFUSED
 from kiosk.staff.services import StaffServices
 from kiosk.staff_app import StaffApp
 from screens.staff.admin import AccountsScreen, AuditScreen
@@ -248,7 +249,7 @@ async def test_discussion_then_countersignature_makes_consent_active(clinic: Cli
         await pilot.press("enter")
         await until(
             pilot,
-            lambda: GENERIC_FAILURE in text_of(pilot, ".dialog-message"),
+            lambda: COUNTERSIGN_REFUSED in text_of(pilot, ".dialog-message"),
             "the refusal",
         )
         pilot.app.screen.query_one("#sign-password", Input).value = JLEE_PASSWORD

@@ -543,3 +543,17 @@ def test_the_admin_sees_when_the_last_checkpoint_was_made(clinic: Clinic) -> Non
     status = services.store_status(admin)
     assert status.last_checkpoint_seq == services.store.last_checkpoint().seq  # type: ignore[union-attr]
     assert "days ago" in status.checkpoint_note and "ims-kiosk checkpoint" in status.checkpoint_note
+
+
+def test_a_wrong_countersign_password_says_nothing_was_signed_not_sign_in(clinic: Clinic) -> None:
+    # h9qa: the countersign dialog showed the sign-in sentence ("That user name and password
+    # do not let you sign in"), though the physiotherapist typed no user name there.
+    record = clinic.record()
+    services = clinic.terminal()
+    session = sign_in(services, "jlee")
+    view = discuss_all(services, session, services.open_record(session, record.id))
+    with pytest.raises(LoginRefused) as refused:
+        services.countersign(session, view.token, "not my password, sorry")
+    assert "nothing was signed" in str(refused.value)
+    assert "user name" not in str(refused.value)
+    assert services.refresh(session, record.id).status is ConsentStatus.DISCUSSED
