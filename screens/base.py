@@ -64,6 +64,9 @@ class KioskScreen(Screen[None]):
     show_back = True
     continue_label = "Continue"
 
+    AUTO_FOCUS = "#page *, #continue"
+    """Focus starts in the page (or on Continue), never on the view switch or Back."""
+
     MIN_WIDTH = 80
     MIN_HEIGHT = 24
     """Below this the screens cannot show everything: they say so instead (see kiosk.tcss
