@@ -125,10 +125,15 @@ def load(admin_dsn: str, count: int) -> tuple[str, str]:
             " flag_count > 0, missed_count > 0, has_substitute, count(*) FROM ims.records"
             " GROUP BY 1, 2, 3, 4, 5, 6"
         )
+        conn.execute(
+            "INSERT INTO ims.active_days SELECT chain, physiotherapist_id, content_version_key,"
+            " (consented_at AT TIME ZONE 'UTC')::date, count(*) FROM ims.records"
+            " WHERE base_status = 'active' AND consented_at IS NOT NULL GROUP BY 1, 2, 3, 4"
+        )
         conn.commit()
     with psycopg.connect(admin, autocommit=True) as conn:
         # As autovacuum does in time: the visibility map set, so counts scan the index only.
-        conn.execute("VACUUM (FREEZE, ANALYZE) ims.records")
+        conn.execute("VACUUM (FREEZE, ANALYZE) ims.records, ims.record_counts, ims.active_days")
     print(f"  loaded {count:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
     return admin, make_conninfo(admin_dsn, dbname=name, user="ims_bench_app")
 

@@ -54,6 +54,7 @@ class AuditKind(StrEnum):
     AUDIT_EXPORTED = "audit_exported"
     STORE_VERIFIED = "store_verified"
     BACKUP_WRITTEN = "backup_written"
+    RECORDS_EXPORTED = "records_exported"
 
 
 class _AuditEvent(ChainEvent):
@@ -250,6 +251,22 @@ class BackupWritten(ChainEvent):
     """The backup folder's last component only."""
 
 
+class RecordsExported(ChainEvent):
+    """A bulk export of sealed PDFs (``ims-kiosk export``): who, the filter, how many. Each
+    record exported also gets its own ``pdf_exported`` event."""
+
+    kind: Literal[AuditKind.RECORDS_EXPORTED] = AuditKind.RECORDS_EXPORTED
+    filters: ShortText | None = None
+    """The filter in words, for example ``status=active from=2026-01-01``."""
+    selected: Annotated[int, Field(ge=0)]
+    exported: Annotated[int, Field(ge=0)]
+    """PDFs in the folder when it ended (written now or by an earlier run)."""
+    finished: bool
+    """False when it stopped early (cancelled, disk full): a later run continues it."""
+    folder: ShortText | None = None
+    """The folder's last component only."""
+
+
 AuditEvent: TypeAlias = Annotated[
     AccountCreated
     | AccountChanged
@@ -265,7 +282,8 @@ AuditEvent: TypeAlias = Annotated[
     | RecordsSearched
     | AuditExported
     | StoreVerified
-    | BackupWritten,
+    | BackupWritten
+    | RecordsExported,
     Field(discriminator="kind"),
 ]
 """Any audit entry: a chain entry of kind ``audit`` (not a record event)."""

@@ -319,7 +319,11 @@ class ConsentStore(Protocol):
         expect: Expect | None = None,
         credential: str | None = None,
     ) -> list[StoredAudit]:
-        """Append audit entries, in order, atomically (all or none).
+        """Append audit entries, in order, each checked before any is written.
+
+        Every check (ids, accounts, records, ``expect``) passes for all of them before the
+        first is written; if a write then fails (a full disk), the entries written before it
+        stand, the error says so, and a credential is put back only when none was written.
 
         Account events must name an account that exists (``AccountCreated`` one that does
         not), else :class:`ConflictingEvent`. ``expect.last_event_id`` is compared with the

@@ -48,6 +48,15 @@ from consent_records.events import (
     Withdrawn,
     actor_label,
 )
+from consent_records.lifecycle import (
+    CONSENT_COMPLETE,
+    STATUS_LABEL,
+    ConsentRules,
+    ConsentStatus,
+    Lifecycle,
+    Standing,
+    fold,
+)
 from consent_records.model import (
     ConsentRecord,
     EventKind,
@@ -87,6 +96,65 @@ def pdf_title(status: RecordStatus) -> str:
         return TITLE_WITHDRAWN
     return TITLE
 
+
+TITLE_EXPIRED = "IMS (dry needling) consent record: consent expired"
+TITLE_RECONSENT = "IMS (dry needling) consent record: re-consent needed"
+DEMO_BANNER = (
+    "DEMO: made by the demo clinic (no clinic is set up). This is not a record of a real "
+    "patient or a real clinic."
+)
+
+
+def lifecycle_title(status: ConsentStatus) -> str:
+    """The PDF's title for a record's consent status (see :mod:`consent_records.lifecycle`):
+    "not consent to treatment" until a physiotherapist has countersigned."""
+    return {
+        ConsentStatus.ACTIVE: TITLE_CONSENTED,
+        ConsentStatus.EXPIRED: TITLE_EXPIRED,
+        ConsentStatus.RECONSENT_NEEDED: TITLE_RECONSENT,
+        ConsentStatus.WITHDRAWN: TITLE_WITHDRAWN,
+    }.get(status, TITLE)
+
+
+LIFECYCLE_DETAIL: dict[ConsentStatus, str] = {
+    ConsentStatus.AWAITING_DISCUSSION: (
+        "At the kiosk the patient said they plan to have IMS. That is not consent: the "
+        "physiotherapist must still discuss IMS with them, obtain their consent and "
+        "countersign before any treatment."
+    ),
+    ConsentStatus.WANTS_DISCUSSION: (
+        "The patient wants to talk with the physiotherapist before deciding."
+    ),
+    ConsentStatus.DECLINED_AT_KIOSK: "The patient does not want IMS.",
+    ConsentStatus.DISCUSSED: (
+        "The physiotherapist has discussed IMS with the patient; the patient's decision is "
+        "not recorded yet. No treatment before the physiotherapist countersigns."
+    ),
+    ConsentStatus.ACTIVE: (
+        "The physiotherapist discussed IMS with the patient, who gave their consent, and "
+        "countersigned (see Physiotherapist's discussion and consent)."
+    ),
+    ConsentStatus.DECLINED_AFTER_DISCUSSION: (
+        "After discussing IMS with the physiotherapist, the patient declined it."
+    ),
+    ConsentStatus.NOT_PROCEEDING: (
+        "The physiotherapist decided not to go ahead with IMS (the reason is below)."
+    ),
+    ConsentStatus.WITHDRAWN: (
+        "The patient withdrew their consent. No further IMS under this record; a later "
+        "treatment needs a new kiosk record and discussion."
+    ),
+    ConsentStatus.EXPIRED: (
+        "The countersigned consent has expired. Before further IMS the patient fills in a "
+        "new kiosk record and the physiotherapist discusses it with them again."
+    ),
+    ConsentStatus.RECONSENT_NEEDED: (
+        "The education content changed materially after the patient saw it. Before further "
+        "IMS the patient fills in a new kiosk record and the physiotherapist discusses the "
+        "changes with them."
+    ),
+}
+"""What each consent status means, printed under it."""
 
 STATUS_WORDING: dict[RecordStatus, str] = {
     RecordStatus.AWAITING_PHYSIOTHERAPIST: (
@@ -301,6 +369,7 @@ class _Footer:
     date_of_birth: str
     reference: str
     content_version: str
+    demo: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,6 +562,8 @@ def _numbered_canvas_class() -> Callable[..., Any]:
             left, right = _PAGE_MARGIN_X, width - _PAGE_MARGIN_X
             info = self._footer
             page = f"Page {number} of {total}"
+            if info.demo:
+                page = f"DEMO  ·  {page}"
             tail = (
                 f"DOB {info.date_of_birth}  ·  Ref {info.reference}  ·  "
                 f"Content {info.content_version}"
@@ -796,6 +867,202 @@ def _qr_flowable(value: str, size: float) -> Any:
 # The document
 
 
+def _closing_line(standing: Standing, lifecycle: Lifecycle, when: Callable[[datetime], str]) -> str:
+    """The line under the status box: "not consent by itself" only while consent is not
+    complete; otherwise what the consent is now."""
+    status = standing.status
+    signed = lifecycle.countersignature
+    if status is ConsentStatus.WITHDRAWN:
+        outcome = lifecycle.outcome
+        at = f" on {when(outcome.at)}" if outcome is not None else ""
+        return f"Consent was withdrawn{at}. No further IMS under this record."
+    if status not in CONSENT_COMPLETE:
+        return NOT_CONSENT_LINE
+    given = f"Consent countersigned on {when(signed.at)}" if signed is not None else "Consent"
+    if status is ConsentStatus.EXPIRED and standing.expires_at is not None:
+        return f"{given}; it expired on {when(standing.expires_at)}."
+    if status is ConsentStatus.RECONSENT_NEEDED:
+        changes = "; ".join(f"{c.version}: {c.what_changed}" for c in standing.material_changes)
+        return f"{given}. Re-consent needed: the content changed materially ({changes})."
+    until = f"; valid until {when(standing.expires_at)}" if standing.expires_at else ""
+    return f"{given}{until}, unless the patient withdraws it."
+
+
+def _item_label(item: Any, content: ContentBundle, shown: ContentBundle) -> str:
+    """A "discuss these first" item in words (DiscussItem from consent_records.events)."""
+    kind, ref = item.kind.value, item.ref or ""
+    try:
+        if kind == "screening_flag":
+            return f"Screening: {shown.screening_question(ref).prompt}"
+        if kind == "missed_question":
+            question = content.question(ref)
+            return f"Understanding check: {question.topic}"
+        if kind == "section_not_finished":
+            return f"Section not read to its end: {shown.section(ref).title}"
+        if kind == "section_read_quickly":
+            return f"Section read far faster than expected: {shown.section(ref).title}"
+    except KeyError:
+        pass
+    if kind == "substitute_decision_maker":
+        return "A substitute decision-maker filled in the kiosk"
+    if kind == "older_content":
+        return f"Older education content (version {ref})"
+    return str(item)
+
+
+def _who(actor: Any) -> str:
+    name = getattr(actor, "display_name", None)
+    return str(name) if name else str(getattr(actor, "label", actor))
+
+
+def _physio_section(
+    lifecycle: Lifecycle,
+    standing: Standing,
+    content: ContentBundle,
+    shown: ContentBundle,
+    frame_width: float,
+    when: Callable[[datetime], str],
+) -> list[Any]:
+    """The discussion(s), the countersignature, the outcome, expiry and re-consent links."""
+    from reportlab.lib import colors
+    from reportlab.platypus import KeepTogether, Paragraph, Spacer
+
+    from consent_records.events import Countersigned, Discussed
+
+    st = _styles()
+
+    def para(text: str, style: str = "cell") -> Any:
+        return Paragraph(text, st[style])
+
+    story: list[Any] = [para(_esc("Physiotherapist's discussion and consent"), "h2")]
+    nothing = (
+        not lifecycle.discussions
+        and not lifecycle.legacy_reviews
+        and lifecycle.countersignature is None
+        and lifecycle.outcome is None
+        and not lifecycle.reconsent_links
+    )
+    if nothing:
+        story.append(
+            para(
+                "Nothing recorded yet: no physiotherapist has recorded a discussion with the "
+                "patient, and consent has not been given.",
+                "base",
+            )
+        )
+        return story
+    for discussion in lifecycle.discussions:
+        assert isinstance(discussion, Discussed)
+        rows: list[list[Any]] = []
+        for entry in discussion.items:
+            state = "Addressed" if entry.addressed else "<b>Not addressed</b>"
+            note = f"<br/>{_esc(entry.note)}" if entry.note else ""
+            rows.append([para(_esc(_item_label(entry.item, content, shown))), para(state + note)])
+        for qa in discussion.questions:
+            rows.append(
+                [
+                    para(f"Patient asked: {_esc(qa.question)}"),
+                    para(f"Answer given: {_esc(qa.answer)}"),
+                ]
+            )
+        if discussion.other:
+            rows.append([para("Also discussed"), para(_esc(discussion.other))])
+        block: list[Any] = [
+            para(
+                f"Discussion on {_esc(when(discussion.at))} with {_esc(_who(discussion.actor))}",
+                "h3",
+            )
+        ]
+        if rows:
+            block.append(_table(rows, [frame_width * 0.45, frame_width * 0.55]))
+        story += block
+    if lifecycle.legacy_reviews:
+        story.append(
+            para(
+                f"{lifecycle.legacy_reviews} review(s) by the physiotherapist recorded by an "
+                "older version of the software (see Later events).",
+                "small",
+            )
+        )
+    signed = lifecycle.countersignature
+    if isinstance(signed, Countersigned):
+        story.append(
+            KeepTogether(
+                [
+                    para("Countersignature: consent given", "h3"),
+                    _table(
+                        [
+                            ["Signed by", para(f"<b>{_esc(signed.signer_name)}</b>")],
+                            [
+                                "Registration",
+                                para(_esc(signed.registration or "not recorded in the settings")),
+                            ],
+                            ["Signed at", para(_esc(when(signed.at)))],
+                            [
+                                "Confirmed",
+                                para(
+                                    "Password entered again at "
+                                    f"{_esc(when(signed.password_confirmed_at))}"
+                                ),
+                            ],
+                            ["Meaning", para(_esc(signed.meaning))],
+                        ],
+                        [88, frame_width - 88],
+                        labels=True,
+                        extra=[("BOX", (0, 0), (-1, -1), 0.8, colors.HexColor(_ACCENT))],
+                    ),
+                ]
+            )
+        )
+    elif signed is not None:
+        story.append(
+            para(
+                f"Countersigned on {_esc(when(signed.at))} by {_esc(_who(signed.actor))} "
+                "(recorded by an older version of the software, without a discussion record).",
+                "base",
+            )
+        )
+    story.append(Spacer(1, 4))
+    if standing.expires_at is not None:
+        verb = "Expired on" if standing.status is ConsentStatus.EXPIRED else "Valid until"
+        story.append(para(f"<b>{verb} {_esc(when(standing.expires_at))}</b>", "base"))
+    for change in standing.material_changes:
+        story.append(
+            para(
+                f"<b>Re-consent needed:</b> content {_esc(change.version)} changed: "
+                f"{_esc(change.what_changed)}",
+                "flag",
+            )
+        )
+    outcome = lifecycle.outcome
+    if outcome is not None:
+        kind = outcome.kind.value
+        title = {
+            "declined": "Declined after discussion",
+            "not_proceeding": "Not proceeding",
+            "withdrawn": "Consent withdrawn",
+        }.get(kind, kind.replace("_", " ").capitalize())
+        reason = getattr(outcome, "reason", None) or getattr(outcome, "note", None)
+        story.append(
+            para(
+                f"<b>{_esc(title)}</b> on {_esc(when(outcome.at))}, recorded by "
+                f"{_esc(_who(outcome.actor))}. "
+                + (f"Reason: {_esc(reason)}" if reason else "No reason was given."),
+                "base",
+            )
+        )
+    for link in lifecycle.reconsent_links:
+        story.append(
+            para(
+                f"<b>Re-consent:</b> the patient's later kiosk record is "
+                f"{_esc(link.new_reference)} (linked on {_esc(when(link.at))} by "
+                f"{_esc(_who(link.actor))}).",
+                "base",
+            )
+        )
+    return story
+
+
 def render_consent_pdf(
     stored: StoredRecord,
     content: ContentBundle,
@@ -803,6 +1070,8 @@ def render_consent_pdf(
     *,
     generated_at: datetime,
     verification: VerifyReport | None = None,
+    rules: ConsentRules | None = None,
+    demo: bool = False,
     seal: SealStamp | None = None,
 ) -> bytes:
     """Render the consent summary of ``stored`` as PDF bytes (Letter, about three pages).
@@ -817,6 +1086,9 @@ def render_consent_pdf(
             (never ``now()`` inside, so the same inputs give the same bytes).
         verification: the store's verify report at export, printed on the integrity block
             (a store that failed verification is said to have failed, in the flag colours).
+        rules: the clinic's consent rules (validity, content history) the status is judged
+            with at ``generated_at`` (expired, re-consent needed); default 365 days.
+        demo: made by the demo clinic: every page says DEMO.
         seal: what the seal block at the foot of the last page says about the seal the
             caller applies next (:mod:`consent_records.sealing`); None: it says NOT SEALED.
     """
@@ -835,7 +1107,9 @@ def render_consent_pdf(
         return _when(moment.astimezone(zone))
 
     patient = record.patient
-    status = stored.status
+    lifecycle = fold(record, (e.event for e in stored.events))
+    standing = lifecycle.standing(generated_at, rules)
+    status = standing.status
     # SimpleDocTemplate's frame pads 6 pt on each side.
     frame_width = letter[0] - 2 * _PAGE_MARGIN_X - 12
     flag_fill = colors.HexColor(_FLAG_FILL)
@@ -894,7 +1168,9 @@ def render_consent_pdf(
             ],
         )
     )
-    story.append(para(_esc(pdf_title(status)), "title"))
+    if demo:
+        story.append(para(f"<b>{_esc(DEMO_BANNER)}</b>", "flag"))
+    story.append(para(_esc(("DEMO: " if demo else "") + lifecycle_title(status)), "title"))
     story.append(
         para(
             f"Generated {_esc(when(generated_at))} from the kiosk record completed "
@@ -931,8 +1207,8 @@ def render_consent_pdf(
         [
             "Status",
             para(
-                f"<b>{_esc(STATUS_WORDING[status])}</b><br/>"
-                f"<font size=8 color='{_MUTED}'>{_esc(STATUS_DETAIL[status])}</font>",
+                f"<b>{_esc(STATUS_LABEL[status].capitalize())}</b><br/>"
+                f"<font size=8 color='{_MUTED}'>{_esc(LIFECYCLE_DETAIL[status])}</font>",
                 "base",
             ),
         ],
@@ -942,7 +1218,7 @@ def render_consent_pdf(
             if to_discuss
             else para("No screening flags; every question right at the first try.", "base"),
         ],
-        [para(_esc(NOT_CONSENT_LINE), "cell_bold"), ""],
+        [para(_esc(_closing_line(standing, lifecycle, when)), "cell_bold"), ""],
     ]
     story.append(Spacer(1, 6))
     story.append(
@@ -1239,6 +1515,9 @@ def render_consent_pdf(
         )
     )
 
+    # --- The physiotherapist's part ---------------------------------------------------------
+    story += _physio_section(lifecycle, standing, content, shown, frame_width, when)
+
     # --- Later events ----------------------------------------------------------------------
     story.append(heading("Later events"))
     if stored.events:
@@ -1340,6 +1619,7 @@ def render_consent_pdf(
         date_of_birth=_day(patient.date_of_birth),
         reference=record.reference,
         content_version=record.content.version,
+        demo=demo,
     )
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -1349,7 +1629,7 @@ def render_consent_pdf(
         rightMargin=_PAGE_MARGIN_X,
         topMargin=_PAGE_MARGIN_TOP,
         bottomMargin=_PAGE_MARGIN_BOTTOM,
-        title=f"{pdf_title(status)} {record.reference}",
+        title=f"{'DEMO: ' if demo else ''}{lifecycle_title(status)} {record.reference}",
         author=clinic.name,
         subject="IMS (dry needling) patient education and decision record",
         creator="IMS Consent Kiosk",

@@ -47,6 +47,10 @@ BYTES_RESERVED = 16384
 token with its own chain); reserving it skips pyHanko's trial signature."""
 
 
+_OPENED: dict[tuple[str, str], Any] = {}
+"""Seal keys opened in this process, by (SHA-256 of the key file, of the passphrase)."""
+
+
 class SealProblem(Exception):
     """Sealing failed; a sentence for the person (nothing was written)."""
 
@@ -98,10 +102,22 @@ class Sealer:
 
     @classmethod
     def open(cls, identity: SealIdentity, passphrase: str, *, tsa_url: str | None = None) -> Sealer:
-        """Unseal the seal key beside ``identity`` (scrypt: about a quarter of a second)."""
-        key = unseal_private(
-            identity.keys_dir / SEAL_KEY, identity.seal_cert, passphrase, "clinic seal key"
+        """Unseal the seal key beside ``identity`` (scrypt: about a quarter of a second,
+        once per process: the opened key is kept for the same key file and passphrase)."""
+        import hashlib
+
+        from consent_records.sealkeys import read_key_file
+
+        path = identity.keys_dir / SEAL_KEY
+        blob = read_key_file(path, "clinic seal key")
+        cache_key = (
+            hashlib.sha256(blob).hexdigest(),
+            hashlib.sha256(passphrase.encode("utf-8")).hexdigest(),
         )
+        key = _OPENED.get(cache_key)
+        if key is None:
+            key = unseal_private(path, identity.seal_cert, passphrase, "clinic seal key")
+            _OPENED[cache_key] = key
         return cls(identity, key, tsa_url=tsa_url)
 
     def private_der(self) -> bytes:

@@ -178,6 +178,14 @@ def _read(path: Path, what: str) -> bytes:
         raise KeyProblem(f"{path} ({what}) cannot be read ({exc.strerror or exc}).") from None
 
 
+def read_key_file(path: Path, what: str) -> bytes:
+    """A sealed key file's bytes (KeyProblem when missing or refused)."""
+    try:
+        return _read(path, what)
+    except FileNotFoundError:
+        raise KeyProblem(f"There is no {what} at {path}.") from None
+
+
 def unseal_private(path: Path, cert: Certificate, passphrase: str, what: str) -> PrivateKeyTypes:
     """The private key in ``path`` for ``cert``, opened with ``passphrase``."""
     from cryptography.exceptions import InvalidTag

@@ -15,6 +15,10 @@
     ims-kiosk export --out DIR [...]    sealed PDFs of many records, register, sums, manifest
     ims-kiosk evidence REF --out F.zip  one record's evidence bundle, checkable by anyone
     ims-kiosk checkpoint                sign the chain's head with the clinic's key
+    ims-kiosk init                      set up a clinic (settings file, first admin)
+    ims-kiosk users add|list|...        staff accounts (kiosk/cli_staff.py)
+    ims-kiosk records list|show         records, for signed-in staff
+    ims-kiosk staff                     the staff app (physiotherapists and admins)
     ims-kiosk db init | migrate | status   the PostgreSQL schema (kiosk/pg_cli.py)
     ims-kiosk store copy --from A --to B   move a chain between a data directory and PostgreSQL
 
@@ -82,6 +86,8 @@ def _passphrase_stdin(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kiosk.cli_staff import add_pdf_user_options, add_staff_commands
+
     parser = argparse.ArgumentParser(
         prog="ims-kiosk",
         description="IMS Consent Kiosk: patient education and informed-consent records.",
@@ -116,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     pdf.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     pdf.add_argument("--out", type=Path, required=True, metavar="FILE")
     pdf.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add_pdf_user_options(pdf)
 
     aftercare = commands.add_parser(
         "aftercare", help="write the take-home warning signs and aftercare sheet for a record"
@@ -176,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", type=Path, default=None, metavar="FILE",
         help="the private key file (default: DATA_DIR/keys/checkpoint-key.json)",
     )  # fmt: skip
+    add_staff_commands(commands, _common)
+    from kiosk import staff_cli
+
+    staff_cli.add_parser(commands)
     from kiosk import pg_cli  # the PostgreSQL commands (psycopg only when they run)
 
     pg_cli.add_commands(commands, _common)
@@ -364,10 +375,20 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
+        # A record-reading command: signed in with --user (audited under that person), or
+        # a data directory of demo records only (kiosk/cli_staff.py says why).
+        staff = _staff_for_pdf(args, services)
         report = _with_progress(
             "Verifying the store", lambda bar: services.store.verify(progress=bar)
         )
-        out = services.export_pdf(args.reference, out, force=args.force, verification=report)
+        if staff is None:
+            out = services.export_pdf(args.reference, out, force=args.force, verification=report)
+        else:
+            staff_services, session = staff
+            record_id = staff_services.find_reference(session, args.reference)
+            out = staff_services.export_pdf(
+                session, record_id, out, force=args.force, verification=report
+            )
     finally:
         services.close()
     print(f"Wrote {out}")
@@ -380,6 +401,15 @@ def cmd_pdf(args: argparse.Namespace) -> int:
         )
         return EXIT_PROBLEM
     return EXIT_OK
+
+
+def _staff_for_pdf(args: argparse.Namespace, services: KioskServices) -> tuple[Any, Any] | None:
+    from kiosk.cli_staff import pdf_session
+    from kiosk.staff.services import StaffServices
+
+    staff = StaffServices(services.settings, services.data_dir, store=services.store, content=None)
+    session = pdf_session(args, staff, args.reference)
+    return None if session is None else (staff, session)
 
 
 def cmd_aftercare(args: argparse.Namespace) -> int:
@@ -493,7 +523,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"Note: {note}")
     print("Every record and event matches the chain.")
+    _audit_as_os_user(data_dir, "verify", report)
     return EXIT_OK
+
+
+def _audit_as_os_user(
+    data_dir: Path, what: str, report: VerifyReport, target: Path | None = None
+) -> None:
+    from kiosk.cli_staff import audit_os_command
+
+    note = audit_os_command(data_dir, what, report, target)
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _where(store: Any) -> str:
@@ -538,6 +579,18 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     print(f"Index of {data_dir.absolute()}:")
     for line in changes:
         print(f"  {line}")
+    # The staff browser's search index (patient names, owner-only): built here, with
+    # progress, rather than at the first search.
+    from consent_records.store import open_store
+
+    store = open_store(data_dir)
+    try:
+        count = _with_progress(
+            "Building the search index", lambda bar: store.rebuild_search_index(progress=bar)
+        )
+    finally:
+        store.close()
+    print(f"  search index rebuilt: {count} records")
     return EXIT_OK
 
 
@@ -554,6 +607,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
     print(f"Backup written to {args.out}: {report.summary_line()}")
     print(f"Anchor: {report.anchor_text}")
+    _audit_as_os_user(store.data_dir, "backup", report, args.out)
     return EXIT_OK
 
 
@@ -581,8 +635,14 @@ def _writable_store(args: argparse.Namespace) -> TinyDBStore:
     from kiosk.services import setup_logging
     from kiosk.settings import load_settings, resolve_config
 
-    load_settings(resolve_config(args.config))
+    settings = load_settings(resolve_config(args.config))
     data_dir = _data_dir(args)
+    if settings.store == "postgresql":
+        # The records are in the database; the data directory keeps the log and the keys.
+        from kiosk.pg_cli import open_configured_store
+
+        setup_logging(data_dir)
+        return open_configured_store(settings)  # type: ignore[no-any-return]
     _require_store(data_dir)
     store = open_store(data_dir)
     setup_logging(data_dir)
@@ -602,10 +662,14 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     store = _writable_store(args)
     try:
         data_dir = store.data_dir
-        public = load_public(data_dir / KEYS_DIR) if (data_dir / KEYS_DIR).is_dir() else None
+        # (On PostgreSQL the keys stay in this machine's data directory.)
+        keys_dir = (
+            _data_dir(args) if getattr(store, "backend", "") == "postgresql" else data_dir
+        ) / KEYS_DIR
+        public = load_public(keys_dir) if keys_dir.is_dir() else None
         if public is None:
             raise CommandError(
-                f"{data_dir.absolute()} has no checkpoint key yet; make one with "
+                f"{keys_dir.parent.absolute()} has no checkpoint key yet; make one with "
                 "`ims-kiosk keys init` first."
             )
         report, high_water = _verified(store, args)
@@ -614,7 +678,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 f"The store does not verify, so no checkpoint was signed: {report.problem}. "
                 "See docs/storage.md."
             )
-        signer = unseal(args.key or data_dir / KEYS_DIR / "checkpoint-key.json", _passphrase(
+        signer = unseal(args.key or keys_dir / "checkpoint-key.json", _passphrase(
             args, confirm=False
         ))  # fmt: skip
         if signer.public.fingerprint != public.fingerprint:
@@ -623,6 +687,9 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 f"key ({public.fingerprint}); nothing was signed."
             )
         checkpoint = signer.sign(report.chain_length, report.chain_head)
+        keep_key = getattr(store, "keep_public_key", None)
+        if keep_key is not None:  # a database keeps the public key with the chain
+            keep_key(public.fingerprint, (keys_dir / "checkpoint-key.pub").read_bytes())
         store.add_checkpoint(checkpoint)
     finally:
         store.close()
@@ -632,7 +699,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(checkpoint.line())
     print(
-        f"Signed entry {checkpoint.seq} of {data_dir.absolute()}. Keep the line above off the "
+        f"Signed entry {checkpoint.seq} of {_where(store)}. Keep the line above off the "
         "kiosk (write it down, print it or e-mail it to yourself); "
         "`ims-kiosk verify --expect '<the line>'` proves the store still holds it.",
         file=sys.stderr,
@@ -641,13 +708,22 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from kiosk.cli_staff import dispatch_staff
+
     command = args.command or "run"
+    staff = dispatch_staff(args, parser)
+    if staff is not None:
+        return staff
     if command == "content":
         if getattr(args, "content_command", None) != "check":
             parser.parse_args(["content", "--help"])
         return cmd_content_check(args)
     if command == "keys":
         return cmd_keys(args, parser)
+    if command == "staff":
+        from kiosk.staff_cli import cmd_staff
+
+        return cmd_staff(args)
     if command in ("db", "store"):
         from kiosk import pg_cli
 
@@ -704,10 +780,15 @@ def report(exc: Exception) -> int:
     from consent_records.keys import KeyProblem
     from consent_records.sealing import SealProblem
     from content.loader import ContentError
+    from kiosk.cli_staff import describe_staff_error
     from kiosk.export import ExportStopped
     from kiosk.services import ExportError, SaveFailed
     from kiosk.settings import SettingsError
 
+    staff = describe_staff_error(exc)
+    if staff is not None:
+        print(staff[0], file=sys.stderr)
+        return staff[1]
     if isinstance(exc, SettingsError | ContentError | CommandError | AnchorError):
         print(exc, file=sys.stderr)
         return EXIT_USAGE

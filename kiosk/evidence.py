@@ -114,8 +114,11 @@ What it proves, and what it does not
 """
 
 
-def build_evidence(services: KioskServices, reference: str, out: Path, *, actor: str) -> Path:
-    """Write the evidence bundle for ``reference`` to ``out`` (a new file). The PDF's export
+def build_evidence(
+    services: KioskServices, reference: str, out: Path, *, actor: str, force: bool = False
+) -> Path:
+    """Write the evidence bundle for ``reference`` to ``out`` (a new file, or replacing one
+    with ``force``). The PDF's export
     is logged on the record first, so the bundle's chain includes it."""
     from consent_records.chain import canonical_json
     from consent_records.model import EventKind, RecordEvent
@@ -124,7 +127,12 @@ def build_evidence(services: KioskServices, reference: str, out: Path, *, actor:
     from consent_records.store.layout import KEYS_DIR, entry_path
     from kiosk.services import ExportError, check_output_file, place_file, write_hidden_copy
 
-    check_output_file(out, force=False)
+    check_output_file(out, force=force)
+    if services.settings.store != "embedded":
+        raise ExportError(
+            "Evidence bundles read the embedded store's entry files; with PostgreSQL, make the "
+            "bundle from a backup copied to a data directory (ims-kiosk store copy)."
+        )
     store = services.store
     stored = services.find(reference)
     reference = stored.record.reference
@@ -206,7 +214,7 @@ def build_evidence(services: KioskServices, reference: str, out: Path, *, actor:
             archive.writestr(info, data)
     tmp = write_hidden_copy(out, buffer.getvalue())
     try:
-        place_file(tmp, out, force=False)
+        place_file(tmp, out, force=force)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ExportError(f"{out} could not be written ({exc.strerror or exc}).") from None

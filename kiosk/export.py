@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from consent_records.query import RecordQuery
+
 if TYPE_CHECKING:
     from consent_records.lifecycle import ConsentRules
     from kiosk.services import KioskServices
@@ -80,8 +82,25 @@ class ExportFilter(BaseModel):
     completed_from: date | None = None
     completed_to: date | None = None
     physiotherapist_ids: frozenset[str] = frozenset()
+    browser: RecordQuery | None = None
+    """The staff browser's query as it stands (its search text and every filter); when set,
+    it chooses the records and the fields above are not used. Its paging is ignored."""
 
     def describe(self) -> dict[str, Any]:
+        if self.browser is not None:
+            q = self.browser
+            return {
+                "statuses": sorted(s.value for s in q.statuses),
+                "from": q.completed_from.isoformat() if q.completed_from else None,
+                "to": q.completed_to.isoformat() if q.completed_to else None,
+                "physiotherapists": sorted(q.physiotherapist_ids),
+                # Whether a search narrowed it, never the typed text (often a patient's name).
+                "search_text": "yes" if q.text else None,
+                "flags": q.has_flags,
+                "missed_questions": q.has_missed_questions,
+                "substitute": q.has_substitute,
+                "expiring_soon": q.expiring_soon,
+            }
         return {
             "statuses": sorted(self.statuses),
             "from": self.completed_from.isoformat() if self.completed_from else None,
@@ -110,19 +129,21 @@ def select_records(services: KioskServices, flt: ExportFilter, as_of: datetime) 
     """The ids of the records ``flt`` selects, oldest first (the store's own search when it
     has one, else :func:`consent_records.query.evaluate`, the specification)."""
     from consent_records.lifecycle import ConsentStatus, fold
-    from consent_records.query import PAGE_MAX, RecordQuery, SearchRow, SortKey, evaluate
+    from consent_records.query import PAGE_MAX, SearchRow, SortKey, evaluate
 
     rules = _rules(services)
-    query = RecordQuery(
-        statuses=frozenset(ConsentStatus(s) for s in flt.statuses),
-        physiotherapist_ids=flt.physiotherapist_ids,
-        completed_from=flt.completed_from,
-        completed_to=flt.completed_to,
-        as_of=as_of,
-        sort=SortKey.COMPLETED_AT,
-        descending=False,
-        limit=PAGE_MAX,
-    )
+    order = {"as_of": as_of, "sort": SortKey.COMPLETED_AT, "descending": False}
+    if flt.browser is not None:
+        query = flt.browser.model_copy(update={**order, "offset": 0, "limit": PAGE_MAX})
+    else:
+        query = RecordQuery(
+            statuses=frozenset(ConsentStatus(s) for s in flt.statuses),
+            physiotherapist_ids=flt.physiotherapist_ids,
+            completed_from=flt.completed_from,
+            completed_to=flt.completed_to,
+            limit=PAGE_MAX,
+            **order,
+        )
     store: Any = services.store
     search = getattr(store, "search", None)
     if search is None:
@@ -160,7 +181,13 @@ def _init_worker(settings_json: str, data_dir: str, key_der: bytes | None) -> No
 
     logging.getLogger().addHandler(logging.NullHandler())
     settings = Settings.model_validate_json(settings_json)
-    store = open_store(Path(data_dir), read_only=True)
+    store: Any
+    if settings.store == "postgresql":
+        from kiosk.pg_cli import open_configured_store
+
+        store = open_configured_store(settings, read_only=True)
+    else:
+        store = open_store(Path(data_dir), read_only=True)
     services = KioskServices(settings, Path(data_dir), store=store)
     if key_der is not None:
         from cryptography.hazmat.primitives.serialization import load_der_private_key
@@ -177,21 +204,34 @@ def _init_worker(settings_json: str, data_dir: str, key_der: bytes | None) -> No
     _worker["services"] = services
 
 
-def _render_one(record_id: str, out_dir: str, file_name: str) -> dict[str, Any]:
-    """Render and seal one record's PDF into a hidden file in ``out_dir`` (worker side)."""
+def _render_one(record_id: str, out_dir: str, file_name: str, fhir: bool) -> dict[str, Any]:
+    """Render and seal one record's PDF (and its FHIR bundle) into hidden files in
+    ``out_dir`` (worker side)."""
     from kiosk.services import write_hidden_copy
 
     services: KioskServices = _worker["services"]
     stored = services.store.get(record_id)
     data = services.render_pdf(stored)
+    extra: dict[str, Any] = {}
+    if fhir:
+        from kiosk.fhir import fhir_json
+
+        bundle = fhir_json(stored, data, file_name)
+        name = file_name.removesuffix(".pdf") + ".fhir.json"
+        extra = {
+            "fhir_tmp": str(write_hidden_copy(Path(out_dir) / name, bundle)),
+            "fhir_file": name,
+            "fhir_sha256": hashlib.sha256(bundle).hexdigest(),
+        }
     tmp = write_hidden_copy(Path(out_dir) / file_name, data)
     return {
+        **extra,
         "record_id": record_id,
         "tmp": str(tmp),
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),
         "entry": f"{stored.entry.seq}:{stored.entry.sha256}",
-        "status": stored.status.value,
+        "status": stored.lifecycle.status.value,
     }
 
 
@@ -204,6 +244,8 @@ class ExportPlan:
     flt: ExportFilter
     record_ids: list[str]
     as_of: datetime
+    fhir: bool = False
+    """Also a FHIR R4 bundle per record (``REFERENCE.fhir.json``)."""
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Journal lines of records already exported into this folder (record id -> line)."""
 
@@ -254,13 +296,14 @@ def check_out_dir(out_dir: Path) -> None:
     out_dir.mkdir(mode=0o700)
 
 
-def plan_export(services: KioskServices, flt: ExportFilter, out_dir: Path) -> ExportPlan:
+def plan_export(
+    services: KioskServices, flt: ExportFilter, out_dir: Path, *, fhir: bool = False
+) -> ExportPlan:
     check_out_dir(out_dir)
     as_of = services.now()
     ids = select_records(services, flt, as_of)
-    return ExportPlan(
-        out_dir=out_dir, flt=flt, record_ids=ids, as_of=as_of, done=_read_journal(out_dir)
-    )
+    done = _read_journal(out_dir)
+    return ExportPlan(out_dir=out_dir, flt=flt, record_ids=ids, as_of=as_of, fhir=fhir, done=done)
 
 
 def _file_name(reference: str) -> str:
@@ -286,13 +329,15 @@ def run_export(
     plan: ExportPlan,
     *,
     exporter: str,
+    actor: Any = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> ExportResult:
     """Export ``plan``: PDFs, journal, register, sums and the signed manifest.
 
-    ``exporter`` names who exports (it goes in every event and the manifest); the caller
+    ``exporter`` names who exports (it goes in every event and the manifest) and ``actor``
+    (a staff actor, when they signed in) is who the export's audit entry names; the caller
     has checked that they may (see :func:`kiosk.export_cli.authorise_export`).
     Raises ExportStopped (cancelled, disk full), KeyProblem, SealProblem, StoreError.
     """
@@ -316,8 +361,9 @@ def run_export(
         if (
             earlier is not None
             and earlier.get("entry") == f"{stored.entry.seq}:{stored.entry.sha256}"
-            and earlier.get("status") == stored.status.value
+            and earlier.get("status") == stored.lifecycle.status.value
             and _same_file(plan.out_dir / name, earlier.get("sha256"))
+            and (not plan.fhir or _same_fhir(plan.out_dir, earlier))
         ):
             skipped += 1
             continue
@@ -339,7 +385,8 @@ def run_export(
                 nxt = next(queue, None)
                 if nxt is None:
                     break
-                pending[pool.submit(_render_one, nxt[0], str(plan.out_dir), nxt[1])] = nxt[1]
+                future = pool.submit(_render_one, nxt[0], str(plan.out_dir), nxt[1], plan.fhir)
+                pending[future] = nxt[1]
             if not pending:
                 break
             finished, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
@@ -356,8 +403,11 @@ def run_export(
                     problem = problem or f"{name} could not be made ({exc})"
                     continue
                 tmp = Path(item.pop("tmp"))
+                fhir_tmp = Path(item.pop("fhir_tmp")) if "fhir_tmp" in item else None
                 if problem is not None:
                     tmp.unlink(missing_ok=True)
+                    if fhir_tmp is not None:
+                        fhir_tmp.unlink(missing_ok=True)
                     continue
                 try:
                     store.append_event(
@@ -370,12 +420,18 @@ def run_export(
                         )
                     )
                     place_file(tmp, plan.out_dir / name, force=True)
+                    if fhir_tmp is not None:
+                        place_file(fhir_tmp, plan.out_dir / item["fhir_file"], force=True)
                 except OSError as exc:
                     tmp.unlink(missing_ok=True)
+                    if fhir_tmp is not None:
+                        fhir_tmp.unlink(missing_ok=True)
                     problem = _disk_sentence(exc)
                     continue
                 except BaseException:
                     tmp.unlink(missing_ok=True)
+                    if fhir_tmp is not None:
+                        fhir_tmp.unlink(missing_ok=True)
                     raise
                 item["file"] = name
                 plan.done[item["record_id"]] = item
@@ -394,8 +450,11 @@ def run_export(
             pool.shutdown(wait=True, cancel_futures=True)
         for future in pending:
             if future.done() and not future.cancelled() and future.exception() is None:
-                Path(future.result()["tmp"]).unlink(missing_ok=True)
+                for key in ("tmp", "fhir_tmp"):
+                    if key in future.result():
+                        Path(future.result()[key]).unlink(missing_ok=True)
         _fsync_close(journal)
+    _audit(services, plan, exporter, actor, done, finished=problem is None)
     if problem is not None:
         sentence = (
             f"The export {problem}: {done:,} of {total:,} PDFs are in {plan.out_dir} "
@@ -404,6 +463,52 @@ def run_export(
         raise ExportStopped(sentence)
     manifest, signed = _finish(services, plan, references, exporter, written, skipped)
     return ExportResult(plan.out_dir, total, written, skipped, manifest, signed)
+
+
+def _audit(
+    services: KioskServices,
+    plan: ExportPlan,
+    exporter: str,
+    actor: Any,
+    done: int,
+    *,
+    finished: bool,
+) -> None:
+    """The export as a whole, audited on the chain (who, the filter, how many)."""
+    import socket
+
+    from consent_records.audit import RecordsExported
+    from consent_records.events import SystemActor, Terminal, TerminalKind
+
+    described = plan.flt.describe()
+    words = " ".join(
+        f"{key}={','.join(value) if isinstance(value, list) else value}"
+        for key, value in described.items()
+        if value is not None and value != []
+    )
+    if actor is None:
+        kind = "os_user" if exporter.startswith("cli:") else "system"
+        actor = SystemActor(
+            type=kind,
+            name=exporter.removeprefix("cli:")[:60] or "export",
+            terminal=Terminal(kind=TerminalKind.HOST, id=socket.gethostname()[:60] or "host"),
+        )
+    services.store.append_audit(
+        RecordsExported(
+            at=services.now(),
+            actor=actor,
+            filters=words or None,
+            selected=plan.total,
+            exported=done,
+            finished=finished,
+            folder=plan.out_dir.name[:100] or None,
+        )
+    )
+
+
+def _same_fhir(out_dir: Path, earlier: dict[str, Any]) -> bool:
+    name = earlier.get("fhir_file")
+    return isinstance(name, str) and _same_file(out_dir / name, earlier.get("fhir_sha256"))
 
 
 def _same_file(path: Path, sha256: object) -> bool:
@@ -501,6 +606,8 @@ def _finish(
     for record_id in plan.record_ids:
         item = plan.done[record_id]
         sums.append(f"{item['sha256']}  {item['file']}\n")
+        if plan.fhir and "fhir_file" in item:
+            sums.append(f"{item['fhir_sha256']}  {item['fhir_file']}\n")
     sums.append(f"{hashlib.sha256(register).hexdigest()}  {REGISTER}\n")
     sums_bytes = "".join(sums).encode("utf-8")
     _write_new(plan.out_dir / SUMS, sums_bytes)

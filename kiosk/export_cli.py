@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 
 def add_commands(commands: Any, common: Any) -> None:
+    from kiosk.cli_staff import add_pdf_user_options
+
     export = commands.add_parser(
         "export", help="write sealed PDFs of many records, with a register, sums and manifest"
     )
@@ -37,6 +39,11 @@ def add_commands(commands: Any, common: Any) -> None:
         help="only records naming this physiotherapist id (repeatable)",
     )  # fmt: skip
     export.add_argument("--zip", action="store_true", help="also write DIR.zip of the result")
+    export.add_argument(
+        "--fhir", action="store_true",
+        help="also write a FHIR R4 Bundle per record (REFERENCE.fhir.json)",
+    )  # fmt: skip
+    add_pdf_user_options(export)
     export.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     evidence = commands.add_parser(
         "evidence", help="write one record's evidence bundle (a zip anyone can check)"
@@ -44,6 +51,8 @@ def add_commands(commands: Any, common: Any) -> None:
     common(evidence, suppress=True)
     evidence.add_argument("reference", help="the record's reference code, for example K7P3-QX9M")
     evidence.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
+    evidence.add_argument("--force", action="store_true", help="replace FILE.zip if it exists")
+    add_pdf_user_options(evidence)
 
 
 def _day(text: str) -> date:
@@ -55,16 +64,26 @@ def _day(text: str) -> date:
         ) from None
 
 
-def authorise_export(services: KioskServices) -> str:
+def authorise_export(services: KioskServices, args: argparse.Namespace) -> str:
+    """Who exports, checked (see :func:`authorise`), as a label for events and manifests."""
+    return authorise(services, args)[0]
+
+
+def authorise(services: KioskServices, args: argparse.Namespace) -> tuple[str, Any]:
     """THE authorisation check for exports from the command line; returns who exports.
 
-    Today: the person must be the operating-system user that owns the record store (the
-    store's own rule for commands that write into it; an export appends an event per
-    record). Staff accounts (issue 9) add an admin sign-in here; until they land, the
-    clinic controls exports by who may log in as the kiosk's user.
+    The operating-system user must own the record store (the store's own rule for commands
+    that write into it: an export appends an event per record). And, since exports read
+    patients' records, a staff sign-in: ``--user`` (an admin for ``export``, anyone who may
+    export a PDF for ``evidence``), audited under that person. A data directory that
+    ``ims-kiosk demo`` filled (synthetic records only) needs no sign-in.
     """
     from consent_records.store.layout import current_user, user_name
+    from kiosk.auth.permissions import StaffOperation, require
     from kiosk.cli import CommandError
+    from kiosk.cli_staff import PasswordReader, sign_in
+    from kiosk.demo import DEMO_MARKER
+    from kiosk.staff.services import StaffServices
 
     owner = os.stat(services.data_dir).st_uid
     if owner != os.geteuid():
@@ -72,7 +91,15 @@ def authorise_export(services: KioskServices) -> str:
             f"Only the store's owner ({user_name(owner)}) may export its records; run as "
             f"{user_name(owner)}."
         )
-    return f"cli:{current_user()}"
+    user = getattr(args, "user", None)
+    marker = services.data_dir / DEMO_MARKER
+    if not user and marker.is_file() and not marker.is_symlink():
+        return f"cli:{current_user()}", None
+    staff = StaffServices(services.settings, services.data_dir, store=services.store)
+    session = sign_in(staff, args, PasswordReader(getattr(args, "password_stdin", False)))
+    bulk = getattr(args, "command", None) == "export"
+    require(session.role, StaffOperation.EXPORT_PDFS if bulk else StaffOperation.EXPORT_PDF)
+    return f"{session.user_name} ({session.role.value}) at {session.terminal}", session.actor
 
 
 class _Progress:
@@ -145,14 +172,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
-        exporter = authorise_export(services)
-        plan = plan_export(services, flt, args.out)
+        exporter, actor = authorise(services, args)
+        plan = plan_export(services, flt, args.out, fhir=args.fhir)
         if plan.total == 0:
             print("No record matches the filter; nothing was exported.", file=sys.stderr)
             return EXIT_OK
         with _Progress(sys.stderr) as progress:
             result = run_export(
-                services, plan, exporter=exporter, workers=args.workers, progress=progress
+                services,
+                plan,
+                exporter=exporter,
+                actor=actor,
+                workers=args.workers,
+                progress=progress,
             )
     finally:
         services.close()
@@ -206,11 +238,17 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     from kiosk.evidence import build_evidence
     from kiosk.services import check_output_file
 
-    check_output_file(args.out, force=False)
+    check_output_file(args.out, force=args.force)
     services = _services(args, existing=True)
     seal_cli.prompt_for_seal(services)
     try:
-        out = build_evidence(services, args.reference, args.out, actor=authorise_export(services))
+        out = build_evidence(
+            services,
+            args.reference,
+            args.out,
+            actor=authorise_export(services, args),
+            force=args.force,
+        )
     finally:
         services.close()
     print(f"Wrote {out}: unzip it and follow README.txt inside to check it.")

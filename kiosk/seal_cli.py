@@ -154,7 +154,8 @@ def cmd_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     data_dir = _data_dir(args)
     keys_dir = data_dir / KEYS_DIR
     if action == "show":
-        _require_store(data_dir)
+        if settings.store == "embedded":
+            _require_store(data_dir)
         return _show(keys_dir, data_dir)
     store = _writable_store(args)
     try:
@@ -287,14 +288,15 @@ def cmd_verify_pdf(args: argparse.Namespace) -> int:
     from consent_records.sealkeys import load_identity, load_root, sha256_fingerprint
     from consent_records.store import store_exists
     from consent_records.store.layout import KEYS_DIR
-    from kiosk.cli import EXIT_OK, EXIT_PROBLEM, CommandError, _data_dir
+    from kiosk.cli import EXIT_OK, EXIT_PROBLEM, CommandError, _data_dir, _read_only_store
     from kiosk.settings import load_settings, resolve_config
 
-    load_settings(resolve_config(args.config))
+    settings = load_settings(resolve_config(args.config))
     logging.getLogger().addHandler(logging.NullHandler())
     data_dir = _data_dir(args)
-    has_store = store_exists(data_dir)
-    own = load_identity(data_dir / KEYS_DIR) if has_store else None
+    postgres = settings.store == "postgresql"
+    has_store = postgres or store_exists(data_dir)
+    own = load_identity(data_dir / KEYS_DIR) if (data_dir / KEYS_DIR).is_dir() else None
     trust = [load_root(path) for path in args.trust]
     if not trust:
         if own is None:
@@ -304,7 +306,9 @@ def cmd_verify_pdf(args: argparse.Namespace) -> int:
             )
         trust = [own.root]
     own_root = own.root_sha256 if own is not None else None
-    store = _open_read_only(data_dir) if has_store else None
+    store = (
+        (_read_only_store(args) if postgres else _open_read_only(data_dir)) if has_store else None
+    )
     failures = 0
     try:
         for path in args.files:
@@ -357,14 +361,15 @@ def _record_check(store: Any, info: dict[str, str]) -> tuple[bool, str]:
             "(the store or the PDF's origin must be examined)."
         )
     status = info.get("Status")
-    now = stored.status.value
+    now = stored.lifecycle.status.value  # the consent lifecycle, as the PDF printed it
     if status is not None and status != now:
         return False, (
             f"but it is OUTDATED: record {reference} was {status.replace('_', ' ')} when this "
             f"PDF was made and is now {now.replace('_', ' ')}; export a new one."
         )
-    what = "its status unchanged" if status is not None else "in the store"
-    return (
-        True,
-        f"record {reference} is in the store's chain as printed, {what} ({now.replace('_', ' ')}).",
+    plain = now.replace("_", " ")
+    if status is None:
+        return True, f"record {reference} is in this clinic's store (status now {plain})."
+    return True, (
+        f"record {reference} is in the store's chain as printed, its status unchanged ({plain})."
     )

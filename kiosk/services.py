@@ -166,6 +166,10 @@ class KioskServices:
                 from kiosk.pg_cli import open_configured_store
 
                 self._store = open_configured_store(self.settings)
+                if self.data_dir.parent.is_dir():  # (the log, keys and marks stay local)
+                    from consent_records.store.layout import make_dir
+
+                    make_dir(self.data_dir)
             else:
                 from consent_records.store import open_store
 
@@ -210,11 +214,12 @@ class KioskServices:
         except (StoreError, OSError) as exc:
             log.error("archiving content %s failed: %s", self.content.sha256, exc)
             raise SaveFailed(str(exc)) from exc
-        for _attempt in range(5):
-            if not store.reference_exists(record.reference):
-                break
-            record = record.model_copy(update={"reference": new_reference()})
         try:
+            # (Inside the try: on a database server even this look-up can fail.)
+            for _attempt in range(5):
+                if not store.reference_exists(record.reference):
+                    break
+                record = record.model_copy(update={"reference": new_reference()})
             stored = store.save_record(ConsentRecord.model_validate(record.model_dump()))
         except StoreUnavailable as exc:
             log.error("saving record %s failed: %s", record.id, exc)
@@ -304,8 +309,13 @@ class KioskServices:
         identity and time zone come from the record (what the patient signed with), never
         from these settings; ``verification`` (the store's verify report at export) is
         printed on its integrity block."""
+        from consent_records.lifecycle import ConsentRules
         from consent_records.pdf import clinic_header_for, render_consent_pdf
 
+        rules = ConsentRules(
+            valid_days=self.settings.consent_valid_days, history=self.content.history
+        )
+        demo = self.is_demo
         content = self.content_for(stored.record)
         length = stored.chain_length
         head = f"{length}:{stored.chain_head}" if length is not None else stored.chain_head
@@ -314,7 +324,7 @@ class KioskServices:
             "Reference": stored.record.reference,
             "RecordId": stored.record.id,
             "Entry": f"{stored.entry.seq}:{stored.entry.sha256}",
-            "Status": stored.status.value,
+            "Status": stored.lifecycle.status.value,
             "ChainHead": head,
         }
         return self._sealed(
@@ -325,9 +335,19 @@ class KioskServices:
                 generated_at=now,
                 verification=verification,
                 seal=seal,
+                rules=rules,
+                demo=demo,
             ),
             info,
         )
+
+    @property
+    def is_demo(self) -> bool:
+        """No clinic is set up, or the data directory holds ``ims-kiosk demo`` records:
+        PDFs then say DEMO on every page."""
+        from kiosk.demo import DEMO_MARKER
+
+        return self.settings.is_demo or (self.data_dir / DEMO_MARKER).is_file()
 
     def export_aftercare(
         self, reference: str, out: Path, *, actor: str = "cli", force: bool = False

@@ -125,7 +125,12 @@ class PhysiotherapistEntry(Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
     name: Name
     registration: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+            AfterValidator(_printable),
+        ]
+        | None
     ) = None
     """Their registration number with the provincial college (printed with the
     countersignature); None when not configured."""

@@ -41,8 +41,11 @@ class ScreeningScreen(PatientStep):
         Binding("y", "answer('yes')", "Yes", show=False),
         Binding("n", "answer('no')", "No", show=False),
         Binding("s", "answer('not_sure')", "Not sure", show=False),
-        Binding("left", "move(-1)", "Previous answer", show=False),
-        Binding("right", "move(1)", "Next answer", show=False),
+        # priority: the scrolling list around the questions would take the arrows first.
+        Binding("left", "move(-1)", "Previous answer", show=False, priority=True),
+        Binding("right", "move(1)", "Next answer", show=False, priority=True),
+        Binding("down", "question(1)", "Next question", show=False, priority=True),
+        Binding("up", "question(-1)", "Previous question", show=False, priority=True),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -107,8 +110,17 @@ class ScreeningScreen(PatientStep):
             else _("All questions answered.")
         )
 
+    _moving_to: QuestionBlock | None = None
+    """The question focus is moving to (focus lands a moment later): a key typed in between
+    is for that question, so quick typing never answers the same question twice."""
+
+    def on_descendant_focus(self) -> None:
+        self._moving_to = None
+
     def _current(self) -> QuestionBlock | None:
         """The question that has focus, or whose answer has focus."""
+        if self._moving_to is not None:
+            return self._moving_to
         node = self.focused
         while node is not None and not isinstance(node, QuestionBlock):
             node = node.parent  # type: ignore[assignment]
@@ -131,6 +143,17 @@ class ScreeningScreen(PatientStep):
         else:
             answers[0 if step > 0 else -1].focus()
 
+    def action_question(self, step: int) -> None:
+        """Up and Down: the previous or next question (to read or change an answer)."""
+        blocks = list(self.query(QuestionBlock))
+        block = self._current()
+        if block is None or not blocks:
+            return
+        index = min(max(blocks.index(block) + step, 0), len(blocks) - 1)
+        self._moving_to = blocks[index]
+        blocks[index].focus()
+        blocks[index].scroll_visible(animate=False)
+
     @on(Button.Pressed, ".answer")
     def _answered(self, event: Button.Pressed) -> None:
         event.stop()
@@ -148,7 +171,8 @@ class ScreeningScreen(PatientStep):
         questions = [q.id for q in self.session.shown.screening]
         position = questions.index(question_id)
         if position + 1 < len(questions):
-            target = self.query_one(f"#q-{questions[position + 1]}")
+            target = self.query_one(f"#q-{questions[position + 1]}", QuestionBlock)
+            self._moving_to = target
             target.focus()
             target.scroll_visible(animate=False)
         elif self.session.screening_complete():
@@ -156,7 +180,7 @@ class ScreeningScreen(PatientStep):
 
     def focus_hint(self, focused: Widget | None) -> str:
         if isinstance(focused, QuestionBlock):
-            return _("Y: Yes   N: No   S: Not sure   Tab: to the answers")
+            return _("Y: Yes   N: No   S: Not sure   Tab: answers")
         if focused is not None and focused.has_class("answer"):
             return _("Left, Right: move   Enter: choose")
         return super().focus_hint(focused)
@@ -164,9 +188,12 @@ class ScreeningScreen(PatientStep):
     def key_hint(self) -> str:
         focused = self.focused
         if isinstance(focused, QuestionBlock):
-            if self.session.screening_complete():
-                return "   ".join((self.focus_hint(focused), _("Enter: Continue")))
-            return self.focus_hint(focused)
+            more = (
+                _("Enter: Continue")
+                if self.session.screening_complete()
+                else _("Up, Down: questions")
+            )
+            return "   ".join((self.focus_hint(focused), more))
         if focused is not None and focused.has_class("answer"):
             return "   ".join((self.focus_hint(focused), _("Tab: next")))
         return super().key_hint()

@@ -205,10 +205,16 @@ class KioskScreen(Screen[None]):
         self.query_one("#key-hint", Static).update(hint)
 
     def too_small_text(self) -> str:
+        width, height = self.app.size if self.is_attached else (0, 0)
         return _(
-            "This window is too small to show everything. Please ask the front desk to "
-            "make it bigger (at least {width} columns wide and {height} lines tall)."
-        ).format(width=self.MIN_WIDTH, height=self.MIN_HEIGHT)
+            "This window is too small to show everything ({columns} columns by {lines} "
+            "lines). Please ask the front desk to make it bigger: at least {width} columns "
+            "wide and {height} lines tall."
+        ).format(columns=width, lines=height, width=self.MIN_WIDTH, height=self.MIN_HEIGHT)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.too_small:
+            self.query_one("#too-small", Static).update(self.too_small_text())
 
     @property
     def too_small(self) -> bool:

@@ -35,6 +35,8 @@ class FormStep(PatientStep):
             for widget in self.query(f".field-{first}"):
                 if widget.focusable:
                     widget.focus()
+                    # Once the error lines have taken their room, show the field whole.
+                    self.call_after_refresh(widget.scroll_visible, animate=False)
                     break
         else:
             self.say("")

@@ -80,8 +80,9 @@ class QuizScreen(PatientStep):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,right", "move(1)", "Next option", show=False),
-        Binding("up,left", "move(-1)", "Previous option", show=False),
+        # priority: when the page scrolls (long feedback), the arrows still move the focus.
+        Binding("down,right", "move(1)", "Next option", show=False, priority=True),
+        Binding("up,left", "move(-1)", "Previous option", show=False, priority=True),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -170,12 +171,19 @@ class QuizScreen(PatientStep):
         options = [b for b in self._options() if not b.disabled]
         if not options:
             return
-        focused = self.focused
+        focused = self._moving_to or self.focused
         if focused in options:
             target = options[(options.index(focused) + step) % len(options)]
         else:
             target = options[0] if step > 0 else options[-1]
+        self._moving_to = target
         target.focus()
+
+    _moving_to: Widget | None = None
+    """Where focus is going (it lands a moment later): arrows pressed quickly all count."""
+
+    def on_descendant_focus(self) -> None:
+        self._moving_to = None
 
     def focus_hint(self, focused: Widget | None) -> str:
         if focused is not None and focused.has_class("option"):

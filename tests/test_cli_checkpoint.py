@@ -12,6 +12,7 @@ from consent_records import keys
 from kiosk.cli import main
 
 PASSPHRASE = "a synthetic passphrase for tests"
+SEAL_PASSPHRASE = "another synthetic passphrase, for the seal"
 
 
 def run(
@@ -35,7 +36,7 @@ def test_keys_init_checkpoint_and_verify_the_line(
 
     code, out, err = run(
         capsys, monkeypatch, "keys", "init", "--passphrase-stdin", "--data-dir", data,
-        stdin=PASSPHRASE + "\n",
+        stdin=f"{PASSPHRASE}\n{SEAL_PASSPHRASE}\n",  # the clinic's, then the seal's (kept here)
     )  # fmt: skip
     assert code == 0, err
     assert "fingerprint" in out

@@ -47,6 +47,17 @@ def test_export_writes_sealed_pdfs_register_sums_and_a_signed_manifest(
     pdfs = sorted(out.glob("*.pdf"))
     assert [p.stem for p in pdfs] == sorted(clinic["refs"])
     assert _events(clinic) == before + 3  # each record's export is an event on its chain
+    from consent_records.audit import AuditQuery
+    from consent_records.store import open_store
+
+    store = open_store(clinic["data"], read_only=True)
+    try:
+        page = store.audit(AuditQuery(kinds=frozenset({"records_exported"})))
+    finally:
+        store.close()
+    (item,) = page.items
+    assert (item.event.selected, item.event.exported, item.event.finished) == (3, 3, True)
+    assert item.actor.startswith("os_user:")
     # sha256sum -c accepts the sums, run in the folder as a recipient would.
     check = subprocess.run(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True, check=False
@@ -248,3 +259,96 @@ def test_evidence_bundle_checks_out_with_its_own_readme(
         check=False,
     )  # fmt: skip
     assert checked.returncode == 1 and "FAILED" in checked.stdout
+
+
+def test_fhir_bundles_validate_and_map_every_status(
+    clinic: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+    import hashlib
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    from consent_records.model import EventKind, RecordEvent
+    from kiosk.services import KioskServices
+    from kiosk.settings import load_settings
+
+    out = clinic["tmp"] / "fhir"
+
+    def consent_statuses() -> dict[str, str]:
+        found = {}
+        for path in sorted(out.glob("*.fhir.json")):
+            Bundle.model_validate_json(path.read_text())  # FHIR (R4B models) accepts it
+            bundle = json.loads(path.read_text())
+            kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+            by_kind = {e["resource"]["resourceType"]: e["resource"] for e in bundle["entry"]}
+            assert {"Patient", "DocumentReference", "Consent", "QuestionnaireResponse"} <= set(
+                kinds
+            )
+            consent = by_kind["Consent"]
+            assert consent["scope"]["coding"][0]["code"] == "treatment"
+            doc = by_kind["DocumentReference"]
+            assert doc["type"]["coding"][0]["code"] == "59284-0"
+            pdf = (out / path.name.replace(".fhir.json", ".pdf")).read_bytes()
+            attachment = doc["content"][0]["attachment"]
+            assert base64.b64decode(attachment["data"]) == pdf
+            assert attachment["hash"] == base64.b64encode(hashlib.sha1(pdf).digest()).decode()
+            found[path.name.split(".")[0]] = consent["status"]
+            found[path.name.split(".")[0] + "/provenance"] = str(kinds.count("Provenance"))
+        return found
+
+    agree, decline, discuss = clinic["refs"]
+    _export(capsys, clinic, out, "--fhir")
+    first = consent_statuses()
+    assert (first[agree], first[decline], first[discuss]) == ("proposed", "rejected", "proposed")
+    services = KioskServices(load_settings(clinic["config"]), clinic["data"])
+    try:
+        for reference, kinds in (
+            (agree, ["countersigned"]),
+            (discuss, ["countersigned", "withdrawn"]),
+        ):
+            record_id = services.find(reference).record.id
+            for kind in kinds:
+                services.store.append_event(
+                    RecordEvent(
+                        record_id=record_id, kind=EventKind(kind), at=services.now(), actor="physio"
+                    )
+                )
+    finally:
+        services.close()
+    said = _export(capsys, clinic, out, "--fhir")
+    assert "2 written, 1 already there" in said  # the changed ones only
+    then = consent_statuses()
+    assert (then[agree], then[decline], then[discuss]) == ("active", "rejected", "inactive")
+    assert then[f"{discuss}/provenance"] == "3"  # signed, countersigned, withdrawn
+    check = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0 and check.stdout.count(": OK") == 7
+
+
+def test_the_staff_browsers_query_chooses_the_records(clinic: dict[str, Any]) -> None:
+    """An export from the staff app takes the browser's query as it stands."""
+    from datetime import UTC, datetime
+
+    from consent_records.query import RecordQuery
+    from kiosk.export import ExportFilter, plan_export
+    from kiosk.services import KioskServices
+    from kiosk.settings import load_settings
+
+    services = KioskServices(load_settings(clinic["config"]), clinic["data"])
+    try:
+        now = datetime.now(UTC)
+        everything = plan_export(
+            services, ExportFilter(browser=RecordQuery(as_of=now, limit=1)), clinic["tmp"] / "a"
+        )
+        assert len(everything.record_ids) == 3  # the browser's page size does not cut it
+        stored = services.find(clinic["refs"][1])
+        name = stored.record.patient.full_name.split()[-1]
+        searched = ExportFilter(browser=RecordQuery(as_of=now, text=name))
+        plan = plan_export(services, searched, clinic["tmp"] / "b")
+        assert stored.record.id in plan.record_ids
+        assert searched.describe()["search_text"] == "yes"
+        assert name not in json.dumps(searched.describe())  # never the typed text
+    finally:
+        services.close()

@@ -167,6 +167,7 @@ async def test_below_80x24_every_screen_says_the_window_is_too_small(
     async with app.run_test(size=size) as pilot:
         await driver.ready(pilot)
         assert "window is too small" in flat(screen_text(pilot))
+        assert f"({size[0]} columns by {size[1]} lines)" in flat(screen_text(pilot))
         await pilot.press("enter")  # nothing to see, so nothing happens
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
@@ -284,7 +285,12 @@ async def test_health_questions_start_on_the_question_with_no_answer_chosen(
         assert "reverse" not in str(chosen.rich_style), "chosen looks like focus"
         # Focus moved to the next question itself, not onto one of its answers.
         assert app.focused is screen.query_one(f"#q-{questions[1].id}")
-        # Tab reaches its answers; Left and Right move between them.
+        # Up and Down move between questions; Tab reaches the answers, Left and Right
+        # move between them.
+        await pilot.press("up")
+        assert app.focused is screen.query_one(f"#q-{questions[0].id}")
+        await pilot.press("down")
+        assert app.focused is screen.query_one(f"#q-{questions[1].id}")
         await pilot.press("tab")
         assert app.focused is screen.query_one(f"#a-{questions[1].id}--yes")
         await pilot.press("right")
@@ -410,3 +416,25 @@ async def test_time_on_screen_is_recorded_even_when_a_section_fits(
         seen = next(e for e in record.engagement if e.section_id == section.id)
         assert seen.seconds_on_screen == pytest.approx(42.0, abs=0.2)
         assert seen.reached_end
+
+
+async def test_quick_typing_answers_each_question_once(make_services: Services) -> None:
+    """Keys typed faster than focus moves (a quick typist, a busy machine) each count."""
+    from textual import events
+
+    app = KioskApp(make_services())
+    async with app.run_test(size=SIZE) as pilot:
+        session = await steps.show(pilot, "screening")
+        for _ in range(5):  # all queued before the first is handled
+            app.post_message(events.Key("n", "n"))
+        await pilot.pause()
+        await pilot.pause()
+        questions = [q.id for q in session.shown.screening]
+        assert [q for q in questions if q in session.screening] == questions[:5]
+        assert app.focused is app.screen.query_one(f"#q-{questions[5]}")
+        await steps.show(pilot, "quiz", index=1)
+        for _ in range(2):
+            app.post_message(events.Key("down", None))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.focused is app.screen.query(".option")[2], "an arrow key was lost"

@@ -92,7 +92,7 @@ def test_reader_sees_who_what_and_status(content: ContentBundle) -> None:
     assert record.id in text
     assert TITLE in text and "not consent" in TITLE
     assert content.decision_text(DecisionChoice.AGREE) in text
-    assert "Awaiting physiotherapist discussion and countersignature" in text
+    assert "Status Awaiting discussion" in text
     assert NOT_CONSENT_LINE in text
     assert "Jordan Lee" in text
     assert "C-10442" in text
@@ -259,9 +259,9 @@ def test_substitute_decision_maker_is_shown(content: ContentBundle) -> None:
 @pytest.mark.parametrize(
     ("decision", "events", "wording"),
     [
-        (Decision.DECLINE, (), "Declined"),
-        (Decision.DISCUSS, (), "Wants to discuss first"),
-        (Decision.AGREE, (EventKind.COUNTERSIGNED,), "Consented"),
+        (Decision.DECLINE, (), "Declined at the kiosk"),
+        (Decision.DISCUSS, (), "Wants to talk first"),
+        (Decision.AGREE, (EventKind.COUNTERSIGNED,), "Active consent"),
         (Decision.AGREE, (EventKind.COUNTERSIGNED, EventKind.WITHDRAWN), "Withdrawn"),
     ],
 )

@@ -181,6 +181,11 @@ def test_pdf_is_sealed_visibly_and_verifies(
     # poppler reads it without complaint.
     result = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stderr == ""
+    # qpdf finds no syntax or stream errors (scripts/run-tests installs it).
+    if shutil.which("qpdf") is None:
+        pytest.skip("qpdf is not installed (scripts/run-tests installs it)")
+    result = subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True, text=True)
+    assert result.returncode == 0 and "No syntax or stream encoding errors" in result.stdout
 
 
 def test_aftercare_sheet_is_sealed_on_its_one_page(
@@ -365,20 +370,25 @@ def test_verify_pdf_checks_the_record_against_the_store(
 ) -> None:
     from consent_records.model import EventKind, RecordEvent
 
-    pdf = export(capsys, clinic, clinic["refs"][0], "then.pdf")
+    services = _services(clinic)
+    try:  # a record the physiotherapist can still discuss (not declined at the kiosk)
+        ref = next(r for r in clinic["refs"] if services.find(r).record.decision.value != "decline")
+    finally:
+        services.close()
+    pdf = export(capsys, clinic, ref, "then.pdf")
     services = _services(clinic)
     try:
-        stored = services.find(clinic["refs"][0])
+        stored = services.find(ref)
         services.store.append_event(
             RecordEvent(
-                record_id=stored.record.id, kind=EventKind.WITHDRAWN, at=services.now(),
+                record_id=stored.record.id, kind=EventKind.PHYSIO_REVIEWED, at=services.now(),
                 actor="physio",
             )
         )  # fmt: skip
     finally:
         services.close()
     code, out = verify(capsys, clinic, pdf)
-    assert code == 1 and "OUTDATED" in out and "is now withdrawn" in out
+    assert code == 1 and "OUTDATED" in out and "is now discussed" in out
 
     # The same seal over another clinic store: the record is not there.
     other = tmp_path / "other"

@@ -74,7 +74,10 @@ async def done(pilot: Pilot[None]) -> None:
     await signing(pilot)
     app._show(Position(Step.DONE), SavedConsent("K7P3-QX9M", "0" * 32))
     await pilot.pause()
-    app.screen.countdown.pause()  # type: ignore[attr-defined]
+    screen = app.screen
+    screen.countdown.pause()  # type: ignore[attr-defined]
+    # A slow machine may have ticked once before the pause: show the full time again.
+    screen._still_reading()  # type: ignore[attr-defined]
 
 
 async def still_there(pilot: Pilot[None]) -> None:

@@ -77,6 +77,10 @@ STATEMENT_TIMEOUT_MS = 15_000
 """A statement running longer is cancelled (the caller gets StoreUnavailable, nothing
 stored); verify and copies lift it for their long reads."""
 
+POOL_TIMEOUT = 5.0
+"""Seconds to wait for a connection before telling the caller the database cannot be
+reached (the kiosk then asks the patient to fetch the front desk, keeping their answers)."""
+
 RESTORE_HINT = (
     "Stop the kiosks, keep the database as it is for investigation, and compare it with the "
     "latest pg_dump backup and your checkpoints (see docs/postgresql.md)."
@@ -165,7 +169,7 @@ class PostgresStore:
         dsn: str,
         *,
         chain: str = DEFAULT_CHAIN,
-        timeout: float = 10.0,
+        timeout: float | None = None,
         max_connections: int = 4,
         read_only: bool = False,
         application_name: str = "ims-kiosk",
@@ -175,6 +179,7 @@ class PostgresStore:
             raise ValueError(
                 f"the chain name {chain!r} must be lower-case letters, digits, '.', '-' or '_'"
             )
+        timeout = POOL_TIMEOUT if timeout is None else timeout
         self._dsn = dsn
         self.where = describe_dsn(dsn)
         self.chain = chain
@@ -953,6 +958,30 @@ class PostgresStore:
             ).fetchone()
         return bytes(row[0]) if row else None
 
+    def keep_public_key(self, fingerprint: str, public_key: bytes) -> None:
+        """Keep the checkpoint key's public half with the chain, once (``checkpoint``):
+        every terminal's verify then checks the checkpoints. A chain already checkpointed
+        with another key is refused (StoreError)."""
+        stored = self.public_key()
+        if stored is None:
+            self.add_public_key(fingerprint, public_key)
+            return
+        from consent_records.keys import PublicKey, public_raw_of
+        from consent_records.store.layout import decode_json
+
+        doc = decode_json(stored)
+        current = (
+            PublicKey(raw=public_raw_of(doc, Path("db")), path=Path("db"))
+            if isinstance(doc, dict)
+            else None
+        )
+        if current is None or current.fingerprint != fingerprint:
+            raise StoreError(
+                f"The chain {self.chain} in {self.where} is checkpointed with another key "
+                f"({current.fingerprint if current else 'unreadable'}); this key "
+                f"({fingerprint}) is not it. Nothing was signed."
+            )
+
     def add_public_key(self, fingerprint: str, public_key: bytes) -> None:
         """Keep the clinic's checkpoint public key with the chain (``keys init``)."""
         doing = "storing the checkpoint key"
@@ -989,7 +1018,7 @@ def open_pg_store(
     dsn: str,
     *,
     chain: str = DEFAULT_CHAIN,
-    timeout: float = 10.0,
+    timeout: float | None = None,
     read_only: bool = False,
     allow_privileged: bool = False,
     full_check: bool = False,
@@ -1035,10 +1064,18 @@ def open_backend(config: StoreConfig, *, read_only: bool, full_check: bool) -> P
     return open_pg_store(
         config.url,
         chain=config.chain,
-        timeout=config.lock_timeout,
+        timeout=min(config.lock_timeout, POOL_TIMEOUT),
         read_only=read_only,
         full_check=full_check,
     )
 
 
 __all__ = ["DEFAULT_CHAIN", "PostgresStore", "describe_dsn", "open_backend", "open_pg_store"]
+
+
+if TYPE_CHECKING:
+    from consent_records.base import ConsentStore
+
+    def _is_a_consent_store(store: PostgresStore) -> ConsentStore:
+        """mypy checks here that PostgresStore implements the whole store interface."""
+        return store

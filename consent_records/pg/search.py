@@ -13,7 +13,7 @@ consent time and content version, exactly as :func:`consent_records.lifecycle.ju
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from consent_records.lifecycle import ConsentRules, ConsentStatus, Lifecycle, judge
@@ -161,6 +161,8 @@ def _row(values: Sequence[Any]) -> SearchRow:
     )
 
 
+_ROW_WIDTH = len(_ROW_COLUMNS.split(","))
+
 _STATUS_SQL = (
     "CASE WHEN base_status <> 'active' OR consented_at IS NULL THEN base_status"
     " WHEN consented_at <= %(expired_by)s THEN 'expired'"
@@ -174,6 +176,12 @@ _SOON_SQL = (
 _ORDER_SQL = " ".join(
     f"WHEN '{status.value}' THEN {number}" for number, status in enumerate(ConsentStatus)
 )
+
+
+_BASE_OF = {
+    ConsentStatus.EXPIRED: ConsentStatus.ACTIVE,
+    ConsentStatus.RECONSENT_NEEDED: ConsentStatus.ACTIVE,
+}
 
 
 def _like_prefix(text: str) -> str:
@@ -253,8 +261,12 @@ def search(
             alternatives.append("date_of_birth = %(birth)s")
             params["birth"] = search_text.date_of_birth
         where.append("(" + " OR ".join(alternatives or ["false"]) + ")")
-    base = f"SELECT *, {_STATUS_SQL} AS status FROM ims.records WHERE {' AND '.join(where)}"
-    if search_text is None and query.completed_from is None and query.completed_to is None:
+    condition = " AND ".join(where)
+    base = f"SELECT *, {_STATUS_SQL} AS status FROM ims.records WHERE {condition}"
+    text_search = search_text is not None
+    if text_search:
+        counts = {status: 0 for status in ConsentStatus}  # (read with the page below)
+    elif query.completed_from is None and query.completed_to is None:
         counts = _kept_counts(conn, query, params)
     else:
         counts = {status: 0 for status in ConsentStatus}
@@ -265,11 +277,13 @@ def search(
             counts[ConsentStatus(status)] = int(number)
     if query.statuses:
         chosen = [s for s in ConsentStatus if s in query.statuses]
-        total = sum(counts[s] for s in chosen)
-        status_where = " WHERE status = ANY(%(statuses)s)"
+        # The stored base status that can show as each chosen status (expired and re-consent
+        # needed are active consents judged at as_of): lets an index narrow the rows first.
+        status_where = " WHERE base_status = ANY(%(bases)s) AND status = ANY(%(statuses)s)"
         params["statuses"] = [s.value for s in chosen]
+        params["bases"] = sorted({_BASE_OF.get(s, s).value for s in chosen})
     else:
-        total = sum(counts.values())
+        chosen = list(ConsentStatus)
         status_where = ""
     direction = "DESC" if query.descending else "ASC"
     if query.sort is SortKey.COMPLETED_AT:
@@ -280,19 +294,31 @@ def search(
         order = f"CASE status {_ORDER_SQL} END {direction}, completed_at DESC, record_id"
     params["limit"] = query.limit
     params["offset"] = query.offset
-    if search_text is not None:
+    if text_search:
         # A text search matches few records, but the planner cannot know how few (the name
-        # terms' GIN index has no useful estimate): find them first, then sort them.
+        # terms' GIN index has no useful estimate): find them once, narrow, then count and
+        # sort them in the same statement (the counts ride on every row, and on an empty
+        # row when the page is empty).
         sql = (
-            f"WITH m AS MATERIALIZED ({base}) SELECT {_ROW_COLUMNS} FROM m{status_where}"
-            f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+            f"WITH m AS MATERIALIZED (SELECT {_ROW_COLUMNS}, {_STATUS_SQL} AS status"
+            f" FROM ims.records WHERE {condition}),"
+            " c AS (SELECT coalesce(json_object_agg(status, n), '{}') AS counts"
+            " FROM (SELECT status, count(*) AS n FROM m GROUP BY status) g)"
+            f" SELECT p.*, c.counts FROM c LEFT JOIN LATERAL (SELECT {_ROW_COLUMNS}, status"
+            f" FROM m{status_where} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s) p"
+            f" ON true ORDER BY {order.replace('CASE status', 'CASE p.status')}"
         )
+        found = conn.execute(sql, params).fetchall()
+        for status, number in (found[0][-1] if found else {}).items():
+            counts[ConsentStatus(status)] = int(number)
+        rows = [r[:_ROW_WIDTH] for r in found if r[0] is not None]
     else:
         sql = (
             f"SELECT {_ROW_COLUMNS} FROM ({base}) m{status_where}"
             f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
         )
-    rows = conn.execute(sql, params).fetchall()
+        rows = conn.execute(sql, params).fetchall()
+    total = sum(counts[s] for s in chosen)
     items = []
     for values in rows:
         row = _row(values)
@@ -331,17 +357,53 @@ def _kept_counts(
         counts[ConsentStatus(base)] = int(number)
     stale = "(%(material)s::int[] IS NOT NULL AND content_version_key < %(material)s::int[])"
     soon = "consented_at <= %(soon_by)s"
-    row = conn.execute(
-        f"SELECT count(*) FILTER (WHERE {stale}), count(*) FILTER (WHERE NOT {stale}),"
-        f" count(*) FILTER (WHERE {stale} AND {soon}),"
-        f" count(*) FILTER (WHERE NOT {stale} AND {soon}),"
-        f" (SELECT count(*) FROM ims.records WHERE {' AND '.join(recent)}"
-        "  AND consented_at IS NULL)"
-        f" FROM ims.records WHERE {' AND '.join(recent)} AND consented_at > %(expired_by)s",
-        params,
-    ).fetchone()
-    assert row is not None
-    reconsent, active, soon_reconsent, soon_active, undated = (int(v) for v in row)
+    undated_sql = (
+        f"(SELECT count(*) FROM ims.records WHERE {' AND '.join(recent)} AND consented_at IS NULL)"
+    )
+    yes_no = (query.has_flags, query.has_missed_questions, query.has_substitute)
+    if all(flag is None for flag in yes_no):
+        # No yes/no filter: the days after the cut-off's come from ims.active_days; only
+        # the cut-off's own day and the expiring window are read from the index.
+        cutoff_day = params["expired_by"].astimezone(UTC).date()
+        params["cutoff_day"] = cutoff_day
+        params["next_day"] = datetime.combine(cutoff_day + timedelta(days=1), time(0), UTC)
+        days = ["chain = %(chain)s", "consented_day > %(cutoff_day)s"]
+        if query.physiotherapist_ids:
+            days.append("physiotherapist_id = ANY(%(physios)s)")
+        material = params["material"]
+        reconsent = active = 0
+        for key, number in conn.execute(
+            f"SELECT content_version_key, sum(n) FROM ims.active_days WHERE {' AND '.join(days)}"
+            " GROUP BY content_version_key",
+            params,
+        ).fetchall():
+            if material is not None and list(key) < material:
+                reconsent += int(number)
+            else:
+                active += int(number)
+        row = conn.execute(
+            f"SELECT count(*) FILTER (WHERE {stale} AND consented_at < %(next_day)s),"
+            f" count(*) FILTER (WHERE NOT {stale} AND consented_at < %(next_day)s),"
+            f" count(*) FILTER (WHERE {stale} AND {soon}),"
+            f" count(*) FILTER (WHERE NOT {stale} AND {soon}), {undated_sql}"
+            f" FROM ims.records WHERE {' AND '.join(recent)} AND consented_at > %(expired_by)s"
+            " AND consented_at <= greatest(%(soon_by)s, %(next_day)s)",
+            params,
+        ).fetchone()
+        assert row is not None
+        edge_reconsent, edge_active, soon_reconsent, soon_active, undated = (int(v) for v in row)
+        reconsent += edge_reconsent
+        active += edge_active
+    else:
+        row = conn.execute(
+            f"SELECT count(*) FILTER (WHERE {stale}), count(*) FILTER (WHERE NOT {stale}),"
+            f" count(*) FILTER (WHERE {stale} AND {soon}),"
+            f" count(*) FILTER (WHERE NOT {stale} AND {soon}), {undated_sql}"
+            f" FROM ims.records WHERE {' AND '.join(recent)} AND consented_at > %(expired_by)s",
+            params,
+        ).fetchone()
+        assert row is not None
+        reconsent, active, soon_reconsent, soon_active, undated = (int(v) for v in row)
     total_active = counts[ConsentStatus.ACTIVE]
     if query.expiring_soon is True:
         counts = {status: 0 for status in ConsentStatus}

@@ -223,20 +223,37 @@ def _check_index(conn: Conn, walk: _Walk) -> None:
         )
 
 
-def _check_counts(conn: Conn, walk: _Walk) -> None:
-    """The kept counts per status are the records' (the staff browser's tabs)."""
+def _differ(conn: Conn, derived: str, kept: str, chain: str) -> bool:
+    """Whether the kept rows and those derived from the records differ (either way)."""
     row = conn.execute(
-        "SELECT count(*) FROM ((SELECT physiotherapist_id, base_status, flag_count > 0,"
-        " missed_count > 0, has_substitute, count(*) FROM ims.records WHERE chain = %s"
-        " GROUP BY 1, 2, 3, 4, 5) EXCEPT (SELECT physiotherapist_id, base_status, has_flags,"
-        " has_missed, has_substitute, n FROM ims.record_counts WHERE chain = %s AND n > 0)) d",
-        [walk.chain, walk.chain],
+        f"SELECT (SELECT count(*) FROM (({derived}) EXCEPT ({kept})) x)"
+        f" + (SELECT count(*) FROM (({kept}) EXCEPT ({derived})) y)",
+        {"chain": chain},
     ).fetchone()
-    total = conn.execute(
-        "SELECT coalesce(sum(n), 0) FROM ims.record_counts WHERE chain = %s", [walk.chain]
-    ).fetchone()
-    assert row is not None and total is not None
-    if int(row[0]) or int(total[0]) != walk.records:
+    return row is None or int(row[0]) != 0
+
+
+def _check_counts(conn: Conn, walk: _Walk) -> None:
+    """The kept counts (the staff browser's tabs) are the records' own."""
+    by_status = _differ(
+        conn,
+        "SELECT physiotherapist_id, base_status, flag_count > 0, missed_count > 0,"
+        " has_substitute, count(*) FROM ims.records WHERE chain = %(chain)s"
+        " GROUP BY 1, 2, 3, 4, 5",
+        "SELECT physiotherapist_id, base_status, has_flags, has_missed, has_substitute, n"
+        " FROM ims.record_counts WHERE chain = %(chain)s AND n > 0",
+        walk.chain,
+    )
+    by_day = _differ(
+        conn,
+        "SELECT physiotherapist_id, content_version_key, (consented_at AT TIME ZONE 'UTC')::date,"
+        " count(*) FROM ims.records WHERE chain = %(chain)s AND base_status = 'active'"
+        " AND consented_at IS NOT NULL GROUP BY 1, 2, 3",
+        "SELECT physiotherapist_id, content_version_key, consented_day, n FROM ims.active_days"
+        " WHERE chain = %(chain)s AND n > 0",
+        walk.chain,
+    )
+    if by_status or by_day:
         raise _Failed(
             f"the counts per status kept for chain {walk.chain} do not match its records: the "
             "entries are intact, but the staff browser's tabs could show wrong numbers"

@@ -981,17 +981,44 @@ class TinyDBStore:
 
         return search_store(self, query, rules or ConsentRules(), progress)
 
+    def rebuild_search_index(self, progress: Progress | None = None) -> int:
+        """Build the records browser's search index again from the entry files (``ims-kiosk
+        reindex``) and save it; return the number of records it holds."""
+        from consent_records.store.search import rebuild
+
+        return rebuild(self, progress)
+
     def audit(self, query: AuditQuery) -> AuditPage:
         with self._locked(write=False):
             self._refresh()
             rows = [row for row in self._index.full().rows if row.kind != "record"]
-        chosen = [item for item in map(self._audit_line, reversed(rows)) if item is not None]
-        matching = [item for item in chosen if audit_matches(item, query)]
+        # Filter on the index lines (they carry kind, record, time and, for version-2 events
+        # and audit entries, who); read entry files only for version-1 events when a person
+        # is asked for, and for the page shown.
+        low = query.date_from.isoformat() if query.date_from else ""
+        high = query.date_to.isoformat() if query.date_to else "\uffff"
+        matching: list[Row] = []
+        for row in reversed(rows):
+            if not query.include_record_events and row.kind != "audit":
+                continue
+            if query.record_id is not None and row.record_id != query.record_id:
+                continue
+            if query.kinds and row.event_kind not in query.kinds:
+                continue
+            if not low <= row.at[:10] <= high:
+                continue
+            if query.person is not None:
+                if row.kind == "event" and row.actor is None:
+                    item = self._audit_line(row)
+                    if item is None or not audit_matches(item, query):
+                        continue
+                elif query.person not in (row.actor, row.subject):
+                    continue
+            matching.append(row)
+        window = matching[query.offset : query.offset + query.limit]
+        items = [item for item in map(self._audit_line, window) if item is not None]
         return AuditPage(
-            items=tuple(matching[query.offset : query.offset + query.limit]),
-            total=len(matching),
-            offset=query.offset,
-            limit=query.limit,
+            items=tuple(items), total=len(matching), offset=query.offset, limit=query.limit
         )
 
     def _audit_line(self, row: Row) -> AuditItem | None:
@@ -1090,6 +1117,10 @@ class TinyDBStore:
         return backup_store(self, Path(out_dir), progress=progress)
 
     def close(self) -> None:
+        if self.search_index is not None and not self._closed:
+            from consent_records.store.search import save_on_close
+
+            save_on_close(self)
         self._closed = True
         self._lock.close()
 

@@ -287,6 +287,20 @@ class Index:
             pos = self.buf.find(needle, pos + len(needle))
         return sorted(found, key=lambda r: r.seq)
 
+    def rows_after(self, seq: int) -> list[Row]:
+        """Lines ``seq + 1`` to the last, decoded (only those: found from the end)."""
+        if self._parsed is not None:
+            return list(self._parsed.rows[seq:])
+        wanted = self.count - seq
+        if wanted <= 0:
+            return []
+        end = len(self.buf) - 1  # the last newline
+        start = end
+        for _ in range(wanted):
+            start = self.buf.rfind(b"\n", 0, start)
+        lines = bytes(self.buf[start + 1 : end]).split(b"\n")
+        return [self._parse(raw, seq + n) for n, raw in enumerate(lines, 1)]
+
     def record_count(self) -> int:
         if self._parsed is not None:
             return len(self._parsed.by_id)

@@ -16,8 +16,13 @@ Nothing is written, swept, truncated or rebuilt: repairs are ``ims-kiosk reindex
 
 The walk checks each entry's hash on its raw bytes (:func:`~consent_records.store.entries.
 split_entry`) and decodes its data once, with pydantic-core's JSON parser, for the index
-comparison: about 2 s at 50,000 entries on one core (benchmarks/store.py prints it with
-the floor, reading and hashing alone).
+comparison: 3.5 to 4 s of CPU at 50,000 entries, most of it that decoding (benchmarks/store.py
+prints it with the floor, reading and hashing alone). So a chain of 4,000 entries or more is
+walked in two halves at once, the second in a forked process, on a machine with two cores and
+in a process with no other thread (the command line; the staff app walks in one go). The
+halves are joined in chain order; if the second half holds any problem, alone or with the
+first, this process walks it again after the first, so the problem reported is always the
+one, in the same words, that a walk from entry 1 finds (tests/store/test_verify_split.py).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ from consent_records.store.layout import (
     MAX_CONTENT_BYTES,
     MAX_CREDENTIALS_BYTES,
     MAX_INDEX_BYTES,
+    MAX_SEARCH_INDEX_BYTES,
+    SEARCH_INDEX_NAME,
     FileRefused,
     access_problem,
     content_path,
@@ -85,6 +92,7 @@ class Snapshot:
     checkpoints: bytes | None = None
     public_key: bytes | None = None
     credentials: bytes | None = None
+    search_index: bytes | None = None
     problem: str | None = None
 
 
@@ -134,6 +142,7 @@ def take_snapshot(root: Path) -> Snapshot:
         (CHECKPOINTS_NAME, MAX_CHECKPOINTS_BYTES, "checkpoints"),
         (f"{KEYS_DIR}/checkpoint-key.pub", 65536, "public_key"),
         (CREDENTIALS_NAME, MAX_CREDENTIALS_BYTES, "credentials"),
+        (SEARCH_INDEX_NAME, MAX_SEARCH_INDEX_BYTES, "search_index"),
     ):
         try:
             setattr(snap, attr, _read_optional(root / name, limit))
@@ -167,6 +176,18 @@ def _stray_entry(root: Path, head: int) -> str | None:
     return None
 
 
+def _same_patient(expected: tuple[object, ...], stored: tuple[str, ...]) -> bool:
+    """The search index's reference, name, birth date and completion time are the entry's."""
+    from datetime import datetime
+
+    if tuple(expected[:3]) != stored[:3] or not isinstance(expected[3], str):
+        return False
+    try:
+        return datetime.fromisoformat(expected[3]) == datetime.fromisoformat(stored[3])
+    except ValueError:
+        return False
+
+
 class _Walk:
     """Step 2 and 3, over a snapshot."""
 
@@ -176,6 +197,9 @@ class _Walk:
         self.records = 0
         self.events = 0
         self.audit = 0
+        self.patients: dict[str, tuple[object, ...]] = {}
+        """Per record: reference, name, birth date, completion time (to check the search
+        index, a cache that holds them)."""
         self.commitments: dict[str, str | None] = {}
         """Each account's newest password commitment (None: created, no password yet)."""
         self.head = GENESIS_HASH
@@ -186,6 +210,8 @@ class _Walk:
         self.references: set[str] = set()
         self.content: dict[str, str] = {}
         """Content hash -> the first entry shown it (its name for messages)."""
+        self.part: _Part | None = None
+        """Set when this walk checks only a later part of the chain (see _split_entries)."""
 
     def _name(self, seq: int) -> str:
         """``entry 7 (record <id>)`` from its index line when it has a valid one."""
@@ -212,13 +238,19 @@ class _Walk:
             ) from None
         return line != row
 
-    def entries(self, progress: Progress | None) -> None:
+    def entries(self, progress: Progress | None, first: int = 1, last: int | None = None) -> None:
+        """Walk entries ``first``..``last`` (default: the whole chain). A walk that starts
+        past entry 1 (:attr:`part` set) takes the chain's link, ids, references and records
+        before it as unknown and leaves those checks to :meth:`_Part.join`."""
         root_str = os.fspath(self.root)
-        total = self.snap.length
+        total = self.snap.length if last is None else last
         lines = self.snap.index_lines
         in_index = len(lines)
         ids, references, record_ids = self.ids, self.references, self.record_ids
-        for seq, got in read_ahead(root_str, total):
+        part = self.part
+        for seq, got in read_ahead(root_str, total, first):
+            if part is not None:
+                part.seq = seq
             path = entry_file(root_str, seq)
             if isinstance(got, BaseException):
                 if isinstance(got, FileNotFoundError):
@@ -241,6 +273,9 @@ class _Walk:
                     f"{self._name(seq)} at {path} holds data that is not a valid entry"
                 ) from None
             name = f"entry {seq} ({kind} {entry_id})"
+            if part is not None and seq == first:
+                part.first_prev = raw.prev_sha256
+                self.head = raw.prev_sha256
             if raw.prev_sha256 != self.head:
                 raise _Failed(
                     f"{name} at {path} does not follow the entry before it "
@@ -258,12 +293,24 @@ class _Walk:
             if entry_id in ids:
                 raise _Failed(f"{name} at {path} repeats the id {entry_id} of an earlier entry")
             ids.add(entry_id)
+            if part is not None:
+                part.ids[entry_id] = (seq, f"{name} at {path}")
             if kind == "record":
                 self.records += 1
                 reference = data.get("reference")
                 if not isinstance(reference, str) or reference in references:
                     raise _Failed(f"{name} at {path} repeats the reference {reference}")
                 references.add(reference)
+                patient = data.get("patient")
+                if isinstance(patient, dict):
+                    self.patients[entry_id] = (
+                        reference,
+                        patient.get("full_name"),
+                        patient.get("date_of_birth"),
+                        data.get("completed_at"),
+                    )
+                if part is not None:
+                    part.references[reference] = (seq, f"{name} at {path}")
                 record_ids.add(entry_id)
                 content = data.get("content")
                 sha = content.get("sha256") if isinstance(content, dict) else None
@@ -284,10 +331,13 @@ class _Walk:
                     )
                     self._account(data)
                 if not known:
-                    raise _Failed(
+                    problem = (
                         f"{name} at {path} is an {kind} for record {record_id}, which is not "
                         "stored before it"
                     )
+                    if part is None:
+                        raise _Failed(problem)
+                    part.unknown.append((seq, record_id, problem))
             self.head = raw.sha256
             if seq in self.wanted:
                 self.hashes[seq] = raw.sha256
@@ -300,6 +350,14 @@ class _Walk:
         kind, subject = data.get("kind"), data.get("subject")
         if not isinstance(subject, str):
             return
+        if self.part is not None:
+            self.part.accounts.append(
+                {
+                    "kind": kind,
+                    "subject": subject,
+                    "credential_sha256": data.get("credential_sha256"),
+                }
+            )
         if kind == "account_created":
             self.commitments.setdefault(subject, None)
         elif kind == "password_set":
@@ -345,6 +403,32 @@ class _Walk:
                 f"{', '.join(missing[:5])}, although the chain recorded one (removed)"
             )
         return len(stored)
+
+    def search_index(self) -> list[str]:
+        """Notes when the staff search index disagrees with the entries (it is a cache, never
+        trusted over them: the next search or `ims-kiosk reindex` rebuilds it)."""
+        from consent_records.store.search import SearchIndex
+
+        blob = self.snap.search_index
+        if blob is None:
+            return []
+        path = self.root / SEARCH_INDEX_NAME
+        fix = "it is rebuilt from the entries by the next search or `ims-kiosk reindex`"
+        try:
+            index = SearchIndex.from_bytes(blob)
+        except (ValueError, TypeError, KeyError):
+            return [f"the search index {path} is damaged; {fix}."]
+        cols = index.cols
+        for i, record_id in enumerate(cols["id"]):
+            expected = self.patients.get(record_id)
+            stored = (cols["reference"][i], cols["name"][i], cols["dob"][i], cols["completed"][i])
+            if expected is None or not _same_patient(expected, stored):
+                return [
+                    f"the search index {path} disagrees with the entries about record "
+                    f"{record_id} (changed outside the software, or from another store); "
+                    f"{fix}. The records themselves are intact."
+                ]
+        return []
 
     def tail(self) -> list[str]:
         """The index's end, stray files; notes for what is not a problem."""
@@ -408,6 +492,142 @@ class _Walk:
                 ) from None
             if sha256_hex(blob) != sha:
                 raise _Failed(f"content archive {path} does not match its SHA-256 (changed)")
+
+
+PARALLEL_MIN = 4000
+"""Chains at least this long are walked in two halves, the second in a forked process (on a
+machine with two or more cores, in a process with no other thread): about half the time."""
+
+
+@dataclass
+class _Part:
+    """What a walk of the chain's later part learned, for the earlier part to check.
+
+    Everything a check needs from before the part (the previous entry's hash, earlier ids,
+    references and records, account commitments) is left open here and settled by
+    :meth:`join` in chain order, so the first problem reported is the one a walk of the whole
+    chain from entry 1 would report, with the same words."""
+
+    first: int
+    seq: int = 0
+    """The entry being checked (where a problem found in the part lies)."""
+    first_prev: str | None = None
+    ids: dict[str, tuple[int, str]] = field(default_factory=dict)
+    references: dict[str, tuple[int, str]] = field(default_factory=dict)
+    unknown: list[tuple[int, object, str]] = field(default_factory=list)
+    """Events (or audit entries) whose record is not in the part: checked against before."""
+    accounts: list[dict[str, object]] = field(default_factory=list)
+    failed: tuple[int, str] | None = None
+    records: int = 0
+    events: int = 0
+    audit: int = 0
+    head: str = GENESIS_HASH
+    record_ids: set[str] = field(default_factory=set)
+    content: dict[str, str] = field(default_factory=dict)
+    hashes: dict[int, str] = field(default_factory=dict)
+
+    def join(self, walk: _Walk) -> bool:
+        """Continue ``walk`` (which has checked entries 1..first-1) with this part, if the
+        part holds no problem, alone or with what came before; False (``walk`` unchanged)
+        when it does: the caller then walks the part again itself, so that the problem
+        reported is exactly the one, in the same words, a walk from entry 1 reports."""
+        if (
+            self.failed is not None
+            or self.first_prev != walk.head
+            or not walk.ids.isdisjoint(self.ids)
+            or not walk.references.isdisjoint(self.references)
+            or any(
+                not (isinstance(record_id, str) and record_id in walk.record_ids)
+                for _seq, record_id, _problem in self.unknown
+            )
+        ):
+            return False
+        walk.records += self.records
+        walk.events += self.events
+        walk.audit += self.audit
+        walk.ids.update(self.ids)
+        walk.references.update(self.references)
+        walk.record_ids |= self.record_ids
+        for sha, name in self.content.items():
+            walk.content.setdefault(sha, name)
+        walk.hashes.update(self.hashes)
+        for account in self.accounts:
+            walk._account(account)
+        walk.head = self.head
+        return True
+
+
+def _walk_part(walk: _Walk, first: int) -> _Part:
+    """Walk entries ``first``..n as a part; never raises for a problem (it is recorded)."""
+    part = _Part(first=first)
+    walk.part = part
+    try:
+        walk.entries(None, first)
+    except _Failed as failed:
+        part.failed = (part.seq, failed.problem)
+    part.records, part.events, part.audit = walk.records, walk.events, walk.audit
+    part.head, part.record_ids = walk.head, walk.record_ids
+    part.content, part.hashes = walk.content, walk.hashes
+    return part
+
+
+def _split_worthwhile(total: int) -> bool:
+    """A long chain, two cores, and no other thread here (a fork copies only this one)."""
+    import threading
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return total >= PARALLEL_MIN and cores >= 2 and threading.active_count() == 1
+
+
+def _split_entries(walk: _Walk, progress: Progress | None) -> None:
+    """Walk every entry: in two halves on two cores for a long chain, else in one go."""
+    total = walk.snap.length
+    if total < 2 or not _split_worthwhile(total):
+        walk.entries(progress)
+        return
+    import multiprocessing
+    import pickle
+
+    middle = total // 2
+    receive, send = multiprocessing.Pipe(duplex=False)
+    later = _Walk(walk.root, walk.snap, walk.wanted)
+
+    def child() -> None:
+        try:
+            send.send_bytes(pickle.dumps(_walk_part(later, middle + 1)))
+        finally:
+            send.close()
+
+    process = multiprocessing.get_context("fork").Process(target=child, daemon=True)
+    try:
+        process.start()
+    except OSError:  # no process to spare: walk it all here
+        send.close()
+        receive.close()
+        walk.entries(progress)
+        return
+    send.close()
+    try:
+        scaled = (
+            None if progress is None else lambda done, _of: progress(done * total // middle, total)
+        )
+        walk.entries(scaled, 1, middle)
+        try:
+            part: _Part = pickle.loads(receive.recv_bytes())
+        except (EOFError, OSError, pickle.UnpicklingError):
+            part = _walk_part(later, middle + 1)  # the helper died: do its half here
+    finally:
+        receive.close()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+    if not part.join(walk):
+        walk.entries(None, middle + 1)  # a problem in the second half: find it in order
+    if progress is not None:
+        progress(total, total)
 
 
 def _checkpoints(walk: _Walk, found: list[Checkpoint]) -> None:
@@ -516,8 +736,9 @@ def verify_store(
     accounts = 0
     if problem is None:
         try:
-            walk.entries(progress)
+            _split_entries(walk, progress)
             notes += walk.tail()
+            notes += walk.search_index()
             walk.archive()
             accounts = walk.credentials()
             if found:

@@ -263,6 +263,7 @@ def test_the_audit_log_is_exactly_the_specification(store: ConsentStore) -> None
     queries = [
         AuditQuery(person="jlee"),
         AuditQuery(person="os_user:clinic"),
+        AuditQuery(person="staff-test"),  # a version-1 event's actor
         AuditQuery(record_id=record.id),
         AuditQuery(kinds=frozenset({"record_viewed", "records_searched"})),
         AuditQuery(date_from=(NOW + timedelta(days=1)).date()),

@@ -231,3 +231,16 @@ def test_a_statement_timeout_is_a_sentence_and_nothing_is_stored(
         assert store.chain_length() == 0
     store.save_record(make_record(1))  # the lock is gone with the session: it works again
     assert store.chain_length() == 1
+
+
+def test_verify_compares_the_kept_counts_with_the_records(
+    pg_store_factory: Factory, pg_database: PgDatabase
+) -> None:
+    store = _new(pg_store_factory)
+    for n in range(3):
+        store.save_record(make_record(n))
+    assert store.verify().ok
+    with psycopg.connect(pg_database.admin_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE ims.record_counts SET n = n + 1 WHERE chain = %s", [store.chain])
+    report = store.verify()
+    assert not report.ok and "counts per status" in str(report.problem)

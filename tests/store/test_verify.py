@@ -97,6 +97,9 @@ def test_reindex_repairs_and_says_what_changed(
     out = capsys.readouterr().out
     assert "5 line(s) added" in out and "incomplete last line dropped" in out
     assert index.read_bytes() == good
+    # The staff browser's search index is rebuilt too, owner-only.
+    assert "search index rebuilt" in out
+    assert (data / "search" / "records.idx").stat().st_mode & 0o777 == 0o600
     assert list(data.glob("index-replaced-*.jsonl.old"))
     assert main(["reindex", "--data-dir", str(data)]) == 0
     assert "unchanged" in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""The staff app's screens (sign-in, records, one record, dialogs, admin)."""
