@@ -62,7 +62,10 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument(
         "--data-dir", type=Path, default=default, metavar="DIR",
-        help="where records are kept (default: ./data, or IMS_KIOSK_DATA_DIR)",
+        help=(
+            "where records are kept (default: IMS_KIOSK_DATA_DIR, else the settings' "
+            "data_dir, else your per-user data folder)"
+        ),
     )  # fmt: skip
     parser.add_argument(
         "--config", type=Path, default=default, metavar="FILE",

@@ -8,6 +8,7 @@ only when no server can be started on this machine.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import uuid
@@ -44,25 +45,46 @@ def _with(dsn: str, **changes: str) -> str:
     return make_conninfo(dsn, **changes)
 
 
+_shared: dict[str, Any] = {}
+"""This test process's cluster (``dsn``, and ``base`` when started here), the contract
+tests' database (``db``), or why there is none (``error``)."""
+
+
+def cluster_dsn() -> str:
+    """A superuser DSN on the test cluster: IMS_KIOSK_TEST_PG's, or one started here on
+    first use (stopped when the session ends); skips, saying why, if none can start."""
+    if "error" in _shared:
+        pytest.skip(_shared["error"])
+    if "dsn" not in _shared:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            _shared["error"] = "psycopg is not installed (pip install -e '.[test]' installs it)"
+            pytest.skip(_shared["error"])
+        dsn = os.environ.get(pgcluster.ENV_DSN)
+        if not dsn:
+            try:
+                _shared["base"], dsn = pgcluster.start()
+            except (pgcluster.ClusterUnavailable, OSError) as exc:
+                _shared["error"] = f"no PostgreSQL server could be started here: {exc}"
+                pytest.skip(_shared["error"])
+        _shared["dsn"] = dsn
+    return str(_shared["dsn"])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the contract tests' database and stop a cluster started here."""
+    if "db" in _shared:
+        with contextlib.suppress(Exception):  # (a cluster going away anyway)
+            drop_database(_shared["dsn"], _shared.pop("db"))
+    if "base" in _shared:
+        pgcluster.stop(Path(_shared.pop("base")))
+
+
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[str]:
+def pg_cluster() -> str:
     """A superuser DSN on a running test cluster (skips, saying why, if none can start)."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed (pip install -e '.[test]' installs it)")
-    dsn = os.environ.get(pgcluster.ENV_DSN)
-    if dsn:
-        yield dsn
-        return
-    try:
-        base, dsn = pgcluster.start()
-    except (pgcluster.ClusterUnavailable, OSError) as exc:
-        pytest.skip(f"no PostgreSQL server could be started here: {exc}")
-    try:
-        yield dsn
-    finally:
-        pgcluster.stop(Path(base))
+    return cluster_dsn()
 
 
 def create_database(cluster_dsn: str, *, init: bool = True) -> PgDatabase:
@@ -125,37 +147,17 @@ def pg_store_factory(pg_database: PgDatabase) -> Iterator[Callable[..., Any]]:
         store.close()
 
 
-_shared: dict[str, Any] = {}
-
-
 def contract_config(tmp: Path) -> Any:
     """A StoreConfig of an empty PostgreSQL store for the contract tests: one database per
-    test process (made on first use, on IMS_KIOSK_TEST_PG's cluster or one started here),
-    a fresh chain per temporary folder. Skips, saying why, when no server can start."""
-    import atexit
+    test process (made on first use), a fresh chain per temporary folder. Skips, saying
+    why, when no server can start."""
     import hashlib
 
     from consent_records.backends import StoreConfig
 
-    if "error" in _shared:
-        pytest.skip(_shared["error"])
+    dsn = cluster_dsn()
     if "db" not in _shared:
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            _shared["error"] = "psycopg is not installed"
-            pytest.skip(_shared["error"])
-        dsn = os.environ.get(pgcluster.ENV_DSN)
-        if not dsn:
-            try:
-                base, dsn = pgcluster.start()
-            except (pgcluster.ClusterUnavailable, OSError) as exc:
-                _shared["error"] = f"no PostgreSQL server could be started here: {exc}"
-                pytest.skip(_shared["error"])
-            atexit.register(pgcluster.stop, base)
-        db = create_database(dsn)
-        atexit.register(drop_database, dsn, db)
-        _shared["db"] = db
+        _shared["db"] = create_database(dsn)
     chain = "c" + hashlib.sha256(os.fspath(tmp).encode()).hexdigest()[:16]
     return StoreConfig(
         backend="postgresql", data_dir=tmp / "data", url=_shared["db"].app_dsn, chain=chain

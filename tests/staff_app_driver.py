@@ -15,8 +15,8 @@ from screens.staff.records import RecordsScreen
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], Any], what: str) -> None:
-    """Wait for ``condition`` (workers run in threads), at most about 10 s."""
-    for _ in range(400):
+    """Wait for ``condition`` (workers run in threads), at most about 30 s on a loaded machine."""
+    for _ in range(1200):
         if condition():
             return
         await pilot.pause(0.025)

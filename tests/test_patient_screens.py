@@ -171,7 +171,9 @@ async def test_below_80x24_every_screen_says_the_window_is_too_small(
         await pilot.press("enter")  # nothing to see, so nothing happens
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
-        for step in ("who", "about", "education", "quiz", "screening", "decision", "sign"):
+        # Every screen at one size; the other sizes (too narrow, too short) on two of them.
+        every = ("who", "about", "education", "quiz", "screening", "decision", "sign")
+        for step in every if size == (60, 20) else ("quiz",):
             await steps.show(pilot, step)
             assert "window is too small" in flat(screen_text(pilot)), step
         await steps.show(pilot, "done")

@@ -516,3 +516,16 @@ def test_verify_pdf_trusts_the_root_it_is_given(
         "--data-dir", str(elsewhere),
     )  # fmt: skip
     assert code == 0 and out.startswith("OK:")
+
+
+def test_a_backup_carries_the_seal(
+    clinic: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pdf = export(capsys, clinic, clinic["refs"][0], "kept.pdf")
+    copy = tmp_path / "backup"
+    code, _, err = run(capsys, "backup", "--out", str(copy), "--data-dir", str(clinic["data"]))
+    assert code == 0, err
+    for name in sealkeys.SEAL_FILES:
+        assert (copy / "keys" / name).read_bytes() == (clinic["data"] / "keys" / name).read_bytes()
+    code, out, _ = run(capsys, "verify-pdf", str(pdf), "--data-dir", str(copy))
+    assert code == 0 and out.startswith("OK:"), out

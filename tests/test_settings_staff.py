@@ -80,3 +80,13 @@ def test_the_data_dir_no_longer_depends_on_where_a_command_starts(
 ) -> None:
     monkeypatch.chdir(user_folders)
     assert not resolve_data_dir(None, load_settings(None)).is_relative_to(Path.cwd() / "data")
+
+
+def test_the_data_dir_help_names_the_real_default_not_a_folder_of_the_cwd() -> None:
+    # h9qa: every command's --help said "default: ./data", but the data folder is the
+    # settings' data_dir or the per-user data folder (platformdirs), never ./data.
+    from kiosk.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "./data" not in text
+    assert "per-user data folder" in text

@@ -23,6 +23,7 @@ from consent_records.events import Discussed, DiscussedItem, Role
 from consent_records.lifecycle import ConsentStatus
 from consent_records.model import REFERENCE_ALPHABET, Decision
 from kiosk.auth.throttle import GENERIC_FAILURE
+from kiosk.staff.records import COUNTERSIGN_REFUSED
 from kiosk.staff.services import StaffServices
 from kiosk.staff_app import StaffApp
 from screens.staff.admin import AccountsScreen, AuditScreen
@@ -248,7 +249,7 @@ async def test_discussion_then_countersignature_makes_consent_active(clinic: Cli
         await pilot.press("enter")
         await until(
             pilot,
-            lambda: GENERIC_FAILURE in text_of(pilot, ".dialog-message"),
+            lambda: COUNTERSIGN_REFUSED in text_of(pilot, ".dialog-message"),
             "the refusal",
         )
         pilot.app.screen.query_one("#sign-password", Input).value = JLEE_PASSWORD
@@ -449,6 +450,23 @@ async def test_admin_reads_the_audit_log(clinic: Clinic) -> None:
         whats = [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
         assert any("account created" in w for w in whats)
         assert all("argon2" not in w for w in whats)
+
+    await run_app(clinic.terminal(), test)
+
+
+async def test_admin_sees_the_last_checkpoint_and_verifies(clinic: Clinic) -> None:
+    clinic.record()
+
+    async def test(pilot: Pilot[None]) -> None:
+        await signed_in(pilot, "office", ADMIN_PASSWORD)
+        await pilot.press("f4")
+        await until(pilot, lambda: pilot.app.screen.query("#store-status"), "the store screen")
+        await until(
+            pilot, lambda: "No signed checkpoint yet" in text_of(pilot, "#store-status"), "x"
+        )
+        assert "1 records" in text_of(pilot, "#store-status")
+        await pilot.click("#verify")
+        await until(pilot, lambda: "Verified" in text_of(pilot, "#store-result"), "verify")
 
     await run_app(clinic.terminal(), test)
 

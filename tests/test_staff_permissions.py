@@ -153,3 +153,16 @@ def test_every_operation_for_every_role(clinic: Clinic, tmp_path: Path, role: Ro
 
 def record_status(services: StaffServices, record_id: str) -> Any:
     return services.store.get(record_id).lifecycle.status
+
+
+def test_a_refused_admin_is_not_told_to_ask_a_clinic_admin() -> None:
+    # h9qa: `records show --user ADMIN` said "Your role (admin) cannot open a record. Ask a
+    # clinic admin if you need to."
+    from consent_records.events import Role
+    from kiosk.auth.permissions import PermissionDenied, StaffOperation, require
+
+    with pytest.raises(PermissionDenied) as refused:
+        require(Role.ADMIN, StaffOperation.VIEW_RECORD)
+    assert "admin" in str(refused.value) and "Ask a clinic admin" not in str(refused.value)
+    with pytest.raises(PermissionDenied, match="Ask a clinic admin"):
+        require(Role.PHYSIO, StaffOperation.DISABLE_ACCOUNT)

@@ -543,3 +543,41 @@ def test_the_admin_sees_when_the_last_checkpoint_was_made(clinic: Clinic) -> Non
     status = services.store_status(admin)
     assert status.last_checkpoint_seq == services.store.last_checkpoint().seq  # type: ignore[union-attr]
     assert "days ago" in status.checkpoint_note and "ims-kiosk checkpoint" in status.checkpoint_note
+
+
+def test_a_wrong_countersign_password_says_nothing_was_signed_not_sign_in(clinic: Clinic) -> None:
+    # h9qa: the countersign dialog showed the sign-in sentence ("That user name and password
+    # do not let you sign in"), though the physiotherapist typed no user name there.
+    record = clinic.record()
+    services = clinic.terminal()
+    session = sign_in(services, "jlee")
+    view = discuss_all(services, session, services.open_record(session, record.id))
+    with pytest.raises(LoginRefused) as refused:
+        services.countersign(session, view.token, "not my password, sorry")
+    assert "nothing was signed" in str(refused.value)
+    assert "user name" not in str(refused.value)
+    assert services.refresh(session, record.id).status is ConsentStatus.DISCUSSED
+
+
+def test_set_role_and_enable_keep_one_account_per_physiotherapist(clinic: Clinic) -> None:
+    # h9qa: `users set-role NAME physio --physio jlee` linked a second account to jlee
+    # (create refused it, set-role and enable did not): two accounts could countersign as
+    # one physiotherapist.
+    services = clinic.terminal()
+    admin = sign_in(services, "office")
+    services.create_account(
+        admin,
+        "mtremblay",
+        role=Role.ADMIN,
+        password="a long unrelated passphrase",
+        display_name="M T",
+    )
+    with pytest.raises(ActionRefused, match="already has an account"):
+        services.set_role(admin, "mtremblay", Role.PHYSIO, physiotherapist_id="jlee")
+    services.disable_account(admin, "akim")
+    services.set_role(admin, "mtremblay", Role.PHYSIO, physiotherapist_id="akim")
+    with pytest.raises(ActionRefused, match="already has an account"):
+        services.enable_account(admin, "akim")
+    lines = {line.account.user_name: line for line in services.list_accounts(admin)}
+    assert lines["akim"].account.disabled and lines["mtremblay"].account.role is Role.PHYSIO
+    services.set_role(admin, "jlee", Role.PHYSIO)  # unchanged: no refusal of itself

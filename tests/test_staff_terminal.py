@@ -145,7 +145,7 @@ def test_kiosk_and_staff_app_on_one_store(terminal: Terminal, tmp_path: Path) ->
     terminal.keys("C-t")  # to the list
     time.sleep(5 * TYPING_GAP)
     terminal.keys("Enter")
-    terminal.wait_for("Discuss these first", "Record discussion", timeout=30)
+    terminal.wait_for("Discuss these first", "d Discussion", timeout=30)
 
     # The discussion: every item ticked (Space, then Tab past its note), then saved.
     time.sleep(5 * TYPING_GAP)

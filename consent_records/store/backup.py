@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consent_records.base import StoreError, StoreUnavailable, VerifyReport
+from consent_records.sealkeys import SEAL_FILES
 from consent_records.store.layout import (
     CHECKPOINTS_NAME,
     CONTENT_DIR,
@@ -100,7 +101,10 @@ def backup_store(
         extras = [
             name
             for name in (CHECKPOINTS_NAME, f"{KEYS_DIR}/checkpoint-key.pub",
-                         f"{KEYS_DIR}/checkpoint-key.json")
+                         f"{KEYS_DIR}/checkpoint-key.json",
+                         # The clinic's seal (certificates, and its keys sealed with their
+                         # passphrases), so a restored store seals and checks PDFs as before.
+                         *(f"{KEYS_DIR}/{seal_file}" for seal_file in SEAL_FILES))
             if os.path.lexists(root / name)
         ]  # fmt: skip
         checkpoint_bytes = (

@@ -19,8 +19,8 @@ it holds patient names. It is a cache of the entries and never trusted over them
   way, it is rebuilt from the entry files (reporting progress);
 * it is caught up from the entries appended since (another process's records and events
   appear on the next search), under the store's lock for the moment it takes to list them;
-* opening a record always reads its entry files, never the index; ``verify`` never reads it;
-  ``backup`` does not copy it (the copy builds its own).
+* opening a record always reads its entry files, never the index; ``backup`` does not copy
+  it (the copy builds its own); ``verify`` notes an index that disagrees with the entries.
 """
 
 from __future__ import annotations

@@ -150,6 +150,8 @@ def require(role: Role | None, operation: StaffOperation) -> None:
         sentence = f"Sign in to {what}."
     elif operation is _O.COUNTERSIGN:
         sentence = "Only a physiotherapist can countersign consent; admins cannot."
+    elif role is Role.ADMIN:  # "ask a clinic admin" would send an admin to themselves
+        sentence = f"Your role (admin) cannot {what}: that is a physiotherapist's work."
     else:
         sentence = f"Your role ({role.value}) cannot {what}. Ask a clinic admin if you need to."
     raise PermissionDenied(sentence, role, operation)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -224,17 +224,7 @@ class AdminServices(StaffCore):
         except AccountProblem as exc:
             raise ActionRefused(str(exc)) from None
         if role is Role.PHYSIO:
-            taken = [
-                a.user_name
-                for a in accounts.values()
-                if a.physiotherapist_id == physiotherapist_id and not a.disabled
-            ]
-            if taken:
-                raise ActionRefused(
-                    f"The physiotherapist {physiotherapist_id} already has an account "
-                    f"({taken[0]}). One person, one account: disable that one first if it "
-                    "should be replaced."
-                )
+            _one_account_per_physiotherapist(accounts, physiotherapist_id, name)
         normalised = self._new_password(password, [name, shown])
         phc = self.passwords.hash(normalised)
         from kiosk.auth.passwords import credential_commitment
@@ -310,6 +300,10 @@ class AdminServices(StaffCore):
         _, account = self._existing(user_name)
         if not account.disabled:
             return account
+        if account.role is Role.PHYSIO:
+            _one_account_per_physiotherapist(
+                self._accounts(), account.physiotherapist_id, account.user_name
+            )
         if account.role is Role.PHYSIO and account.physiotherapist_id not in self._physio_ids():
             log.info("enabling %s, whose physiotherapist id is not in the settings", user_name)
         self._account_write(
@@ -400,6 +394,7 @@ class AdminServices(StaffCore):
                 check_role_link(role, physiotherapist_id, self._physio_ids())
             except AccountProblem as exc:
                 raise ActionRefused(str(exc)) from None
+            _one_account_per_physiotherapist(accounts, physiotherapist_id, account.user_name)
         if account.role is role and (
             role is Role.ADMIN or physiotherapist_id == account.physiotherapist_id
         ):
@@ -575,3 +570,24 @@ class AdminServices(StaffCore):
             what="backup audit",
         )
         return report
+
+
+def _one_account_per_physiotherapist(
+    accounts: Mapping[str, StaffAccount], physiotherapist_id: str | None, user_name: str
+) -> None:
+    """Refuse a second enabled account for one physiotherapist (create, set-role, enable):
+    their countersignatures must name one person's one account."""
+    taken = [
+        a.user_name
+        for a in accounts.values()
+        if a.physiotherapist_id == physiotherapist_id
+        and a.role is Role.PHYSIO
+        and not a.disabled
+        and a.user_name != user_name
+    ]
+    if physiotherapist_id is not None and taken:
+        raise ActionRefused(
+            f"The physiotherapist {physiotherapist_id} already has an account "
+            f"({taken[0]}). One person, one account: disable that one first if it "
+            "should be replaced."
+        )

@@ -59,6 +59,13 @@ from kiosk.staff.core import SEARCH_AUDIT_FILTERS_MAX, StaffCore, _optional, _va
 log = logging.getLogger("kiosk.staff")
 
 
+COUNTERSIGN_REFUSED = (
+    "That password did not confirm your signature, so nothing was signed. Type the password "
+    "you sign in with. After 5 wrong passwords in a row you must wait a little before the "
+    "next try, and after 20 your account is locked until a clinic admin unlocks it."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CountersignStatement:
     """What is shown above the password field when a physiotherapist countersigns."""
@@ -322,7 +329,12 @@ class RecordServices(StaffCore):
         """
         session = self._clinical(session, StaffOperation.COUNTERSIGN)
         stored = self._stored(token.record_id)
-        account, confirmed_at = self._check_password(session.user_name, password, "countersign")
+        try:
+            account, confirmed_at = self._check_password(session.user_name, password, "countersign")
+        except LoginRefused as refused:
+            if str(refused) == GENERIC_FAILURE:  # the sign-in sentence speaks of user names
+                raise LoginRefused(COUNTERSIGN_REFUSED) from None
+            raise
         if account.user_name != session.user_name:  # pragma: no cover (same name checked)
             raise LoginRefused(GENERIC_FAILURE)
         event = self._countersignature(session, stored, confirmed_at)

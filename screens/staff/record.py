@@ -35,12 +35,12 @@ _O = StaffOperation
 
 # (button id, binding key, label, operation)
 ACTIONS: tuple[tuple[str, str, str, StaffOperation], ...] = (
-    ("discuss", "d", "Record discussion", _O.RECORD_DISCUSSION),
+    ("discuss", "d", "Discussion", _O.RECORD_DISCUSSION),
     ("countersign", "c", "Countersign", _O.COUNTERSIGN),
     ("decline", "x", "Declined", _O.RECORD_DECLINE),
     ("not-proceeding", "z", "Not proceeding", _O.RECORD_NOT_PROCEEDING),
     ("withdraw", "w", "Withdrawal", _O.RECORD_WITHDRAWAL),
-    ("note", "n", "Add note", _O.ADD_NOTE),
+    ("note", "n", "Note", _O.ADD_NOTE),
     ("changes", "v", "What changed", _O.VIEW_RECORD),
     ("export", "e", "Export PDF", _O.EXPORT_PDF),
 )
@@ -74,8 +74,8 @@ class RecordScreen(Screen[bool]):
         yield LoadingIndicator(id="record-loading")
         yield VerticalScroll(id="record-body")
         with Horizontal(id="record-actions"):
-            for button, key, label, _op in ACTIONS:
-                yield Button(f"{_(label)} ({key})", id=f"act-{button}", compact=True)
+            for button, _key, label, _op in ACTIONS:
+                yield Button(_(label), id=f"act-{button}", compact=True)
         yield Static("", id="record-message", markup=False)
         yield Footer()
 

@@ -139,7 +139,7 @@ class StoreMachine(RuleBasedStateMachine):
 
 
 StoreMachine.TestCase.settings = settings(
-    max_examples=100,
+    max_examples=50,  # the store is real (files, fsync): 50 runs of 20 steps each
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
