@@ -454,6 +454,23 @@ async def test_admin_reads_the_audit_log(clinic: Clinic) -> None:
     await run_app(clinic.terminal(), test)
 
 
+async def test_admin_sees_the_last_checkpoint_and_verifies(clinic: Clinic) -> None:
+    clinic.record()
+
+    async def test(pilot: Pilot[None]) -> None:
+        await signed_in(pilot, "office", ADMIN_PASSWORD)
+        await pilot.press("f4")
+        await until(pilot, lambda: pilot.app.screen.query("#store-status"), "the store screen")
+        await until(
+            pilot, lambda: "No signed checkpoint yet" in text_of(pilot, "#store-status"), "x"
+        )
+        assert "1 records" in text_of(pilot, "#store-status")
+        await pilot.click("#verify")
+        await until(pilot, lambda: "Verified" in text_of(pilot, "#store-result"), "verify")
+
+    await run_app(clinic.terminal(), test)
+
+
 async def test_roles_are_refused_by_the_services_not_only_hidden(
     clinic: Clinic, tmp_path: Path
 ) -> None:

@@ -35,6 +35,7 @@ from screens.staff.common import describe_error, parse_day, plain, when
 
 if TYPE_CHECKING:
     from consent_records.audit import AuditPage, AuditQuery
+    from kiosk.staff.admin import StoreStatus
     from kiosk.staff.services import AccountLine, StaffServices
     from kiosk.staff.sessions import StaffSession
 
@@ -654,6 +655,8 @@ class StoreScreen(_Base):
                 ),
                 classes="dialog-explanation",
             )
+            yield Static("", id="store-status", markup=False)
+            yield Static("", id="seal-warning", classes="warning", markup=False)
             yield Button(_("Verify now"), id="verify", variant="primary")
             yield Label(_("Back up to a new or empty folder"), classes="subhead")
             yield Input(id="backup-path", placeholder=_("/media/usb/ims-backup"), compact=True)
@@ -665,6 +668,24 @@ class StoreScreen(_Base):
 
     def on_mount(self) -> None:
         self.query_one("#store-progress").display = False
+        self.query_one("#seal-warning").display = False
+        self.load_status()
+
+    def load_status(self) -> None:
+        """Records, events and the last signed checkpoint (cheap: nothing re-verified)."""
+        self.run_call(
+            lambda: self.services.store_status(self.session), self._show_status, group="status"
+        )
+
+    def _show_status(self, status: StoreStatus) -> None:
+        self.query_one("#store-status", Static).update(
+            _("{records} records, {events} events. {checkpoint}").format(
+                records=status.records, events=status.events, checkpoint=status.checkpoint_note
+            )
+        )
+        warning = self.query_one("#seal-warning", Static)
+        warning.update(status.seal_warning or "")
+        warning.display = bool(status.seal_warning)
 
     def _progress(self, done: int, total: int) -> None:
         self.app.call_from_thread(self._set_progress, done, total)
@@ -690,6 +711,7 @@ class StoreScreen(_Base):
         )
 
     def _verified(self, report: Any) -> None:
+        self.load_status()
         self._busy(False)
         self.query_one("#store-progress").display = False
         result = self.query_one("#store-result", Static)
