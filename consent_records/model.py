@@ -200,7 +200,8 @@ class SignatureMethod(StrEnum):
 
 
 class Point(Model):
-    """A point on the signature pad, in cells from the pad's top left (sub-cell precision)."""
+    """A point on the signature pad, in cells from the pad's top left, as the terminal
+    reported it (see :attr:`Signature.precision`)."""
 
     x: float
     y: float
@@ -213,6 +214,18 @@ MAX_STROKE_POINTS = 4000
 
 Stroke = Annotated[list[Point], Field(min_length=1, max_length=MAX_STROKE_POINTS)]
 
+SignaturePrecision = Literal["cell", "pixel"]
+
+
+def stroke_precision(strokes: Iterable[Iterable[tuple[float, float]]]) -> SignaturePrecision:
+    """``pixel`` when the terminal reported the pointer within cells (a fraction in any
+    point: SGR-pixels mouse mode), ``cell`` when every point is a whole cell."""
+    for stroke in strokes:
+        for x, y in stroke:
+            if x != int(x) or y != int(y):
+                return "pixel"
+    return "cell"
+
 
 class Signature(Model):
     method: SignatureMethod
@@ -222,6 +235,25 @@ class Signature(Model):
     pad_width: Annotated[int, Field(ge=0, le=1000)] = 0
     pad_height: Annotated[int, Field(ge=0, le=1000)] = 0
     signer: Literal["patient", "substitute"] = "patient"
+    precision: SignaturePrecision | None = None
+    """How finely the terminal reported the pointer, the points being stored as captured:
+    ``cell``, whole character cells (a point is the top-left corner of the cell touched);
+    ``pixel``, fractions of a cell. None for a typed signature, and in records written
+    before this was kept, whose points were stored at the centre of each cell touched."""
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Records made before ``precision`` keep their exact stored form (and hash)."""
+        data: dict[str, Any] = handler(self)
+        if data.get("precision") is None:
+            data.pop("precision", None)
+        return data
+
+    def drawn_points(self) -> list[list[tuple[float, float]]]:
+        """The strokes as points to draw through, in cells: a whole-cell point is drawn at
+        the centre of its cell (where the finger or pointer most likely was)."""
+        shift = 0.5 if self.precision == "cell" else 0.0
+        return [[(p.x + shift, p.y + shift) for p in stroke] for stroke in self.strokes]
 
     @model_validator(mode="after")
     def _strokes_match_method(self) -> Signature:

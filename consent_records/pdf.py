@@ -25,6 +25,7 @@ nothing at kiosk start.
 from __future__ import annotations
 
 import io
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -698,7 +699,7 @@ def _complications(tier: Any, frame_width: float) -> list[Any]:
 
 def _signature_drawing(record: ConsentRecord, width: float, height: float) -> Any:
     """The drawn signature as vector polylines, scaled to fit a box, or the typed wording."""
-    from reportlab.graphics.shapes import Circle, Drawing, PolyLine, Rect, String
+    from reportlab.graphics.shapes import Circle, Drawing, Rect, String
     from reportlab.lib import colors
 
     signature = record.signature
@@ -728,13 +729,14 @@ def _signature_drawing(record: ConsentRecord, width: float, height: float) -> An
 
     # A terminal cell is about twice as tall as it is wide: y counts double.
     aspect_y = 2.0
-    points = [p for stroke in signature.strokes for p in stroke]
-    pad_w = float(signature.pad_width) or max(p.x for p in points) + 1
-    pad_h = float(signature.pad_height) or max(p.y for p in points) + 1
-    min_x = min(0.0, min(p.x for p in points))
-    max_x = max(pad_w, max(p.x for p in points))
-    min_y = min(0.0, min(p.y for p in points))
-    max_y = max(pad_h, max(p.y for p in points))
+    strokes = signature.drawn_points()
+    points = [p for stroke in strokes for p in stroke]
+    pad_w = float(signature.pad_width) or max(x for x, _y in points) + 1
+    pad_h = float(signature.pad_height) or max(y for _x, y in points) + 1
+    min_x = min(0.0, min(x for x, _y in points))
+    max_x = max(pad_w, max(x for x, _y in points))
+    min_y = min(0.0, min(y for _x, y in points))
+    max_y = max(pad_h, max(y for _x, y in points))
     span_x = max(max_x - min_x, 1e-6)
     span_y = max((max_y - min_y) * aspect_y, 1e-6)
     inset = 8.0
@@ -750,8 +752,8 @@ def _signature_drawing(record: ConsentRecord, width: float, height: float) -> An
         )
 
     line_width = max(1.0, min(2.0, scale * 0.12))
-    for stroke in signature.strokes:
-        coords = [to_pdf(p.x, p.y) for p in stroke]
+    for stroke in strokes:
+        coords = _distinct([to_pdf(x, y) for x, y in stroke], min_step=0.2)
         if len(coords) == 1:
             drawing.add(
                 Circle(
@@ -759,13 +761,46 @@ def _signature_drawing(record: ConsentRecord, width: float, height: float) -> An
                 )
             )
             continue
-        flat = [value for xy in coords for value in xy]
-        drawing.add(
-            PolyLine(
-                flat, strokeColor=ink, strokeWidth=line_width, strokeLineCap=1, strokeLineJoin=1
-            )
-        )
+        drawing.add(_smooth_path(coords, ink, line_width))
     return drawing
+
+
+def _distinct(coords: list[tuple[float, float]], *, min_step: float) -> list[tuple[float, float]]:
+    """The points of a stroke without those closer than ``min_step`` to the last one kept
+    (a pointer at rest reports the same place many times), always keeping the last."""
+    kept = [coords[0]]
+    for point in coords[1:]:
+        if math.dist(point, kept[-1]) >= min_step:
+            kept.append(point)
+    if len(coords) > 1 and kept[-1] != coords[-1]:
+        if len(kept) > 1:
+            kept[-1] = coords[-1]
+        else:
+            kept.append(coords[-1])
+    return kept
+
+
+def _smooth_path(coords: list[tuple[float, float]], ink: Any, line_width: float) -> Any:
+    """A stroke as one smooth curve through every point (Catmull-Rom spline as cubic
+    Bézier segments), so a signature prints as pen strokes rather than a jagged line."""
+    from reportlab.graphics.shapes import Path
+
+    path = Path(
+        strokeColor=ink, strokeWidth=line_width, fillColor=None, strokeLineCap=1,
+        strokeLineJoin=1,
+    )  # fmt: skip
+    path.moveTo(*coords[0])
+    last = len(coords) - 1
+    for i in range(last):
+        p0 = coords[max(i - 1, 0)]
+        p1, p2 = coords[i], coords[i + 1]
+        p3 = coords[min(i + 2, last)]
+        c1 = (p1[0] + (p2[0] - p0[0]) / 6, p1[1] + (p2[1] - p0[1]) / 6)
+        c2 = (p2[0] - (p3[0] - p1[0]) / 6, p2[1] - (p3[1] - p1[1]) / 6)
+        path.curveTo(
+            round(c1[0], 2), round(c1[1], 2), round(c2[0], 2), round(c2[1], 2), p2[0], p2[1]
+        )
+    return path
 
 
 def qr_payload(stored: StoredRecord) -> str:

@@ -21,6 +21,13 @@ from textual.worker import get_current_worker
 from kiosk.config_file import WelcomeFacts
 from kiosk.i18n import _, set_language
 from screens.base import KioskScreen, PatientStep
+from screens.theme import (
+    EASY_READ_CLASS,
+    HIGH_CONTRAST,
+    HIGH_CONTRAST_THEME,
+    STANDARD_THEME,
+    VIEW_KEY,
+)
 from screens.welcome import WelcomeScreen
 
 if TYPE_CHECKING:
@@ -76,7 +83,8 @@ class KioskApp(App[None], inherit_bindings=False):
     """Every screen gets a class for its size; below 80x24 the screens say so."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "developer_quit", "Quit (developer mode)", show=False, priority=True)
+        Binding("ctrl+q", "developer_quit", "Quit (developer mode)", show=False, priority=True),
+        Binding(VIEW_KEY, "toggle_view", "Bigger, clearer view", show=False, priority=True),
     ]
     """Only active with ``dev_mode``; see :meth:`check_action`."""
 
@@ -106,6 +114,10 @@ class KioskApp(App[None], inherit_bindings=False):
         self.welcome = welcome
         self._services = services
         self._load = load
+        self.register_theme(HIGH_CONTRAST)
+        self.theme = STANDARD_THEME
+        self.easy_view = False
+        """The larger, clearer view (high contrast, roomier): this patient's choice."""
         self.startup_error: Exception | None = None
         """A setting or file that stopped the kiosk at start-up, to be reported as any
         command reports it (after the terminal is restored)."""
@@ -138,6 +150,21 @@ class KioskApp(App[None], inherit_bindings=False):
 
     def action_developer_quit(self) -> None:
         self.exit()
+
+    def action_toggle_view(self) -> None:
+        """F2 or the button on every screen: the larger, clearer view, or back."""
+        self.set_easy_view(not self.easy_view)
+
+    def set_easy_view(self, easy: bool) -> None:
+        if easy == self.easy_view:
+            return
+        self.easy_view = easy
+        log.info("view switched to %s", "larger and clearer" if easy else "standard")
+        self.theme = HIGH_CONTRAST_THEME if easy else STANDARD_THEME
+        self.set_class(easy, EASY_READ_CLASS)
+        for screen in self.screen_stack:
+            if isinstance(screen, KioskScreen) and screen.is_mounted:
+                screen.view_changed()
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -229,6 +256,7 @@ class KioskApp(App[None], inherit_bindings=False):
         """Forget the current patient entirely (their answers and anything they copied)
         and show Welcome."""
         self.session = None
+        self.set_easy_view(False)  # the next patient chooses their own view
         self._clipboard = ""
         # A question on top ("Are you still there?", "Leave and erase?") goes with them.
         while len(self.screen_stack) > 2 and not isinstance(self.screen, KioskScreen):

@@ -33,6 +33,7 @@ from consent_records.model import (
     Signature,
     SignatureMethod,
     SubstituteDecisionMaker,
+    stroke_precision,
 )
 from consent_records.sanitize import NAME_MAX, SHORT_MAX, clean_text, names_match
 from content.loader import LoadedContent
@@ -421,6 +422,7 @@ class ConsentSession:
     def build_record(self, signature: SignatureInput) -> ConsentRecord:
         """The immutable record of this session. Raises FieldErrors or ValueError."""
         self.check_signature(signature)
+        drawn = signature.method is SignatureMethod.DRAWN
         about = self.about
         if about is None or self.decision is None:
             raise ValueError("the session is not complete")
@@ -504,15 +506,17 @@ class ConsentSession:
                 method=signature.method,
                 typed_name=signature.typed_name,
                 signed_at=now,
+                # As captured (to a thousandth of a cell, well under a pixel).
                 strokes=[
-                    [Point(x=round(x, 2), y=round(y, 2)) for x, y in stroke]
+                    [Point(x=round(x, 3), y=round(y, 3)) for x, y in stroke]
                     for stroke in signature.strokes
                     if stroke
                 ]
-                if signature.method is SignatureMethod.DRAWN
+                if drawn
                 else [],
                 pad_width=signature.pad_width,
                 pad_height=signature.pad_height,
                 signer="substitute" if substitute else "patient",
+                precision=stroke_precision(signature.strokes) if drawn else None,
             ),
         )

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Label, Static
 
 from kiosk.i18n import _
+from screens.theme import toggle_hint, toggle_label
 
 if TYPE_CHECKING:
     from kiosk.session import ConsentSession, Position
@@ -37,6 +38,21 @@ class BackButton(Button):
         return row, column + 100_000
 
 
+class ViewToggle(Button):
+    """The switch between the standard and the larger, clearer view (also F2): reached by
+    Tab after Continue and before Back."""
+
+    @property
+    def _focus_sort_key(self) -> tuple[int, int]:
+        row, column = super()._focus_sort_key
+        return row, column + 50_000
+
+
+def easy_read(app: object) -> bool:
+    """Whether the app shows the larger, clearer view."""
+    return bool(getattr(app, "easy_view", False))
+
+
 class KioskScreen(Screen[None]):
     """Header with the clinic's name, a body, a message line, and the Back/Continue bar.
 
@@ -47,6 +63,9 @@ class KioskScreen(Screen[None]):
 
     show_back = True
     continue_label = "Continue"
+
+    AUTO_FOCUS = "#page *, #continue"
+    """Focus starts in the page (or on Continue), never on the view switch or Back."""
 
     MIN_WIDTH = 80
     MIN_HEIGHT = 24
@@ -94,6 +113,7 @@ class KioskScreen(Screen[None]):
                 classes="nav-button",
                 disabled=not self.can_continue(),
             )
+            yield ViewToggle(toggle_label(easy_read(self.app)), id="view-toggle")
             if self.show_back:
                 yield BackButton(_("Back"), id="back", classes="nav-button")
         yield Static("", id="key-hint", markup=False)
@@ -167,8 +187,18 @@ class KioskScreen(Screen[None]):
         self.refresh_hint()
 
     def key_hint_suffix(self) -> str:
-        """Keys that work on every screen (for example a view switch), after the others."""
-        return ""
+        """Keys that work on every screen (the view switch), after the others."""
+        return toggle_hint(easy_read(self.app))
+
+    def view_changed(self) -> None:
+        """The view was switched: name the other one on the button and in the hint."""
+        self.query_one("#view-toggle", Button).label = toggle_label(easy_read(self.app))
+        self.refresh_hint()
+
+    @on(Button.Pressed, "#view-toggle")
+    async def _toggle_view(self, event: Button.Pressed) -> None:
+        event.stop()
+        await self.run_action("app.toggle_view")
 
     def refresh_hint(self) -> None:
         hint = "   ".join(part for part in (self.key_hint(), self.key_hint_suffix()) if part)

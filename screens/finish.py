@@ -86,9 +86,25 @@ class SignScreen(FormStep):
             with Horizontal(id="pad-actions"):
                 yield Button(_("Clear signature"), id="clear")
 
+    PAD_MIN_ROWS = 8
+    """The pad is never shorter than this (with its frame), and taller where it fits."""
+
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#typed-name", Input).focus()
+        self.call_after_refresh(self._size_pad)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._size_pad)
+
+    def _size_pad(self) -> None:
+        """Make the pad as tall as the form's view allows, with the line above it and Clear
+        below it still in view once it is scrolled to (at least PAD_MIN_ROWS)."""
+        form = self.query_one("#form")
+        pad = self.query_one(SignaturePad)
+        rows = max(self.PAD_MIN_ROWS, form.scrollable_content_region.height - 6)
+        if pad.styles.height is None or pad.styles.height.value != rows:
+            pad.styles.height = rows
 
     @on(Button.Pressed, "#clear")
     def _clear(self, event: Button.Pressed) -> None:

@@ -1,8 +1,11 @@
 """A signature pad: draw with a mouse, a touch screen or a pen; Clear to start again.
 
-Strokes are kept as vector points in cell units with sub-cell precision (terminals that
-report pixel positions give fractions), and drawn with braille dots, 2 by 4 to a cell, so
-a signature looks like handwriting rather than blocks.
+Strokes are kept as the terminal reports the pointer, in cells from the pad's top left.
+Where the terminal reports pixels (SGR-pixels mouse mode, which Textual turns on for
+terminals that also report their size in pixels: kitty, Ghostty, foot, WezTerm and
+others) ``pointer_x``/``pointer_y`` carry fractions of a cell; elsewhere they are whole
+cells, drawn at the cell's centre. Strokes are drawn with braille dots, 2 by 4 to a cell,
+so a signature looks like handwriting rather than blocks.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from consent_records.model import MAX_STROKE_POINTS, MAX_STROKES
+from consent_records.model import MAX_STROKE_POINTS, MAX_STROKES, stroke_precision
 from kiosk.i18n import _
 
 Point = tuple[float, float]
@@ -103,7 +106,11 @@ class SignaturePad(Widget, can_focus=True):
         self._drawing = False
         self._current: list[Point] = []
         self._dots: set[tuple[int, int]] = set()
-        self.tooltip = _("Sign here with the mouse or your finger")
+        self._set_tooltip()
+
+    def _set_tooltip(self) -> None:
+        """Say how to sign while the pad is empty; never cover the strokes once drawn."""
+        self.tooltip = _("Sign here with the mouse or your finger") if self.is_empty else None
 
     @property
     def is_empty(self) -> bool:
@@ -119,15 +126,12 @@ class SignaturePad(Widget, can_focus=True):
     # -- input ------------------------------------------------------------------------
 
     def _point(self, event: events.MouseEvent) -> Point:
+        """Where the pointer is, as reported (kept inside the pad when a stroke strays)."""
         width, height = self.pad_size
         x = event.pointer_x - self.gutter.left
         y = event.pointer_y - self.gutter.top
-        # Aim at the middle of a cell when the terminal reports whole cells only.
-        if x == int(x):
-            x += 0.5
-        if y == int(y):
-            y += 0.5
-        return (min(max(x, 0.0), max(width - 0.01, 0.0)), min(max(y, 0.0), max(height - 0.01, 0.0)))
+        x = min(max(x, 0.0), max(width - 0.001, 0.0))
+        return (x, min(max(y, 0.0), max(height - 0.001, 0.0)))
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         event.stop()
@@ -177,14 +181,18 @@ class SignaturePad(Widget, can_focus=True):
 
     def _rebuild(self) -> None:
         dots: set[tuple[int, int]] = set()
-        for stroke in (*self.strokes, tuple(self._current)):
-            scaled = [(int(x * 2), int(y * 4)) for x, y in stroke]
+        strokes = (*self.strokes, tuple(self._current))
+        # Whole cells (a terminal without pixel reports): draw at each cell's centre.
+        shift = 0.5 if stroke_precision(strokes) == "cell" else 0.0
+        for stroke in strokes:
+            scaled = [(int((x + shift) * 2), int((y + shift) * 4)) for x, y in stroke]
             if len(scaled) == 1:
                 dots.add(scaled[0])
             for a, b in itertools.pairwise(scaled):
                 dots.update(_line_dots(a, b))
         self._dots = dots
         self.set_class(self.is_empty, "-empty")
+        self._set_tooltip()
         self.refresh()
 
     def render_line(self, y: int) -> Strip:

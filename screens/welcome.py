@@ -24,6 +24,10 @@ class WelcomeScreen(KioskScreen):
     show_back = False
     continue_label = "Start"
 
+    AUTO_FOCUS = "#continue"
+    """Nothing has focus while Start waits ("One moment…"), so Enter reaches the screen's
+    binding and starts as soon as the kiosk is ready."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "start", "Start", show=False),
     ]

@@ -609,8 +609,10 @@ async def test_start_waits_until_the_kiosk_is_ready(
         gate.set()
         # The early Enter is remembered: the patient starts as soon as the kiosk is ready.
         await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.pause()
+        for _ in range(100):
+            await pilot.pause()
+            if isinstance(app.screen, WhoScreen):
+                break
         assert isinstance(app.screen, WhoScreen)
 
 

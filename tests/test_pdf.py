@@ -58,10 +58,13 @@ def all_text(data: bytes) -> str:
 
 
 def lineto_count(data: bytes, page_number: int) -> int:
+    """Straight (``l``) and curved (``c``) path segments drawn on a page."""
     reader = pypdf.PdfReader(io.BytesIO(data))
     stream = reader.pages[page_number].get_contents()
     assert stream is not None
-    return len(re.findall(rb"-?[\d.]+ -?[\d.]+ l\b", stream.get_data()))
+    lines = re.findall(rb"-?[\d.]+ -?[\d.]+ l\b", stream.get_data())
+    curves = re.findall(rb"(?:-?[\d.]+ ){6}c\b", stream.get_data())
+    return len(lines) + len(curves)
 
 
 def has_raster_image(data: bytes) -> bool:

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from kiosk.app import KioskApp
 from kiosk.services import KioskServices, SavedConsent
 from kiosk.session import Position, Step
-from tests import driver
+from tests import driver, steps
 
 Services = Callable[..., KioskServices]
 
@@ -121,7 +121,33 @@ def test_screen(name: str, make_services: Services, snap_compare) -> None:  # ty
     assert snap_compare(app, terminal_size=(100, 30), run_before=settled(name))
 
 
-@pytest.mark.parametrize("name", ["welcome", "who", "about", "education", "sign"])
-def test_small_terminal(name: str, make_services: Services, snap_compare) -> None:  # type: ignore[no-untyped-def]
+PATIENT_SCREENS = (
+    "welcome", "who", "about", "education", "quiz", "screening", "decision", "sign", "done"
+)  # fmt: skip
+
+
+def shown_directly(name: str, *, larger: bool) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Each patient screen reached directly (tests/steps.py), in either view."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await driver.ready(pilot)
+        if larger:
+            await pilot.press("f2")
+        if name != "welcome":
+            await steps.show(pilot, name)
+        if name == "done":
+            pilot.app.screen.countdown.pause()  # type: ignore[attr-defined]
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("view", ["standard", "larger"])
+@pytest.mark.parametrize("name", PATIENT_SCREENS)
+def test_patient_screen_at_80x24(
+    name: str, view: str, make_services: Services, snap_compare
+) -> None:  # type: ignore[no-untyped-def]
+    """Every patient screen at the smallest supported size, in both views."""
     app = KioskApp(make_services())
-    assert snap_compare(app, terminal_size=(80, 24), run_before=settled(name))
+    run_before = shown_directly(name, larger=view == "larger")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
