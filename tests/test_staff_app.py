@@ -29,6 +29,7 @@ from kiosk.staff_app import StaffApp
 from screens.staff.admin import AccountsScreen, AuditScreen
 from screens.staff.dialogs import CountersignDialog, DiscussionDialog, TextDialog
 from screens.staff.login import LoginScreen
+from screens.staff.record import RecordScreen
 from tests.staff_app_driver import open_first, sign_in, signed_in, text_of, until
 from tests.staff_fixtures import (  # noqa: F401 (the fixture)
     ADMIN_PASSWORD,
@@ -316,6 +317,33 @@ async def test_withdrawal_of_an_active_consent(clinic: Clinic) -> None:
         )
 
     await run_app(services, test)
+
+
+async def test_a_later_kiosk_record_is_linked_as_re_consent(clinic: Clinic) -> None:
+    earlier = clinic.record(decision=Decision.DECLINE)
+    later = clinic.record()  # same patient (name, date of birth), a minute later
+
+    async def test(pilot: Pilot[None]) -> None:
+        screen = await signed_in(pilot, "jlee", JLEE_PASSWORD)
+        screen.query_one("#status").clear()  # type: ignore[attr-defined]
+        await until(pilot, lambda: screen.page is not None and screen.page.total == 2, "list")
+        table = screen.query_one("#records", DataTable)
+        table.focus()
+        table.move_cursor(row=[str(k.value) for k in table.rows].index(earlier.id))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, RecordScreen), "the record")
+        record_screen = pilot.app.screen
+        assert isinstance(record_screen, RecordScreen)
+        await until(pilot, lambda: record_screen.view is not None, "the view")
+        await pilot.press("l")
+        await until(pilot, lambda: pilot.app.screen.query("#later-reference"), "the dialog")
+        assert pilot.app.screen.query_one("#later-reference", Input).value == later.reference
+        await pilot.press("enter")
+        await until(pilot, lambda: "linked" in text_of(pilot, "#record-message"), "the link")
+
+    await run_app(clinic.terminal(), test)
+    kinds = [e.event.kind.value for e in clinic.terminal().store.get(earlier.id).events]
+    assert kinds == ["reconsent_linked"]
 
 
 async def test_a_stale_act_is_refused_and_nothing_typed_is_lost(clinic: Clinic) -> None:

@@ -383,6 +383,63 @@ class TextDialog(ActionDialog["str | None"]):
         return text or None
 
 
+# -- re-consent link ------------------------------------------------------------------------
+
+
+class ReconsentDialog(ActionDialog[str]):
+    """Link this record to the patient's later kiosk record (their re-consent)."""
+
+    title_text = "Link the patient's later kiosk record"
+    submit_text = "Link"
+
+    def __init__(
+        self,
+        candidates: list[tuple[str, str]],
+        perform: Callable[[str], RecordView],
+        on_stale: Callable[[RecordView], None],
+    ) -> None:
+        super().__init__(perform, on_stale)
+        self.candidates = candidates
+        """(reference, one line about it) for later records of the same patient."""
+
+    def compose_fields(self) -> ComposeResult:
+        yield Static(
+            Text(
+                _(
+                    "A patient whose consent was withdrawn, expired or needs re-consent fills in "
+                    "a new kiosk record; linking it here shows the two together. Neither "
+                    "record's status changes."
+                )
+            ),
+            classes="dialog-explanation",
+        )
+        if self.candidates:
+            yield Label(_("Later records of this patient"), classes="subhead")
+            for reference, line in self.candidates:
+                yield Static(plain(f"{reference}  {line}"), classes="discuss-line")
+        else:
+            yield Label(
+                _("No later record with this name and date of birth was found."), classes="hint"
+            )
+        yield Label(_("Reference code of the later record"), classes="subhead")
+        first = self.candidates[0][0] if self.candidates else ""
+        yield Input(first, id="later-reference", max_length=20, placeholder="K7P3-QX9M")
+
+    def on_mount(self) -> None:
+        self.query_one("#later-reference", Input).focus()
+
+    @on(Input.Submitted, "#later-reference")
+    def _entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def collect(self) -> str:
+        reference = self.query_one("#later-reference", Input).value.strip()
+        if not reference:
+            raise Refused(_("Type the later record's reference code."))
+        return reference
+
+
 # -- PDF export ------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, LoadingIndicator, Static
 
-from consent_records.lifecycle import CONSENT_COMPLETE
+from consent_records.lifecycle import CONSENT_COMPLETE, FINAL, ConsentStatus
 from kiosk.auth.permissions import StaffOperation
 from kiosk.i18n import _
 from screens.staff.common import day, describe_error, plain, status_text, when
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kiosk.staff.sessions import StaffSession
 
 _O = StaffOperation
+RECONSENT_STATES = frozenset(FINAL | {ConsentStatus.EXPIRED, ConsentStatus.RECONSENT_NEEDED})
 
 # (button id, binding key, label, operation)
 ACTIONS: tuple[tuple[str, str, str, StaffOperation], ...] = (
@@ -41,6 +42,7 @@ ACTIONS: tuple[tuple[str, str, str, StaffOperation], ...] = (
     ("not-proceeding", "z", "Not proceeding", _O.RECORD_NOT_PROCEEDING),
     ("withdraw", "w", "Withdrawal", _O.RECORD_WITHDRAWAL),
     ("note", "n", "Note", _O.ADD_NOTE),
+    ("link", "l", "Link re-consent", _O.LINK_RECONSENT),
     ("changes", "v", "What changed", _O.VIEW_RECORD),
     ("export", "e", "Export PDF", _O.EXPORT_PDF),
 )
@@ -126,6 +128,9 @@ class RecordScreen(Screen[bool]):
         view = self.view
         if view is None:
             return False
+        if button == "link":
+            # A later kiosk record is a re-consent only once this one has ended or lapsed.
+            return operation in view.operations and view.status in RECONSENT_STATES
         if button == "changes":
             return bool(view.material_changes) or (
                 view.content_version_now is not None
@@ -414,6 +419,27 @@ class RecordScreen(Screen[bool]):
                     required=True,
                 ),
                 self._after(_("Note added.")),
+            )
+        elif button == "link":
+            try:
+                found = services.reconsent_candidates(session, self.record_id)
+            except Exception as exc:
+                self.say(describe_error(exc))
+                return
+            candidates = [
+                (
+                    item.row.reference,
+                    f"{when(item.row.completed_at)} · {status_text(item.status)}",
+                )
+                for item in found
+            ]
+            self.app.push_screen(
+                dialogs.ReconsentDialog(
+                    candidates,
+                    lambda reference: services.link_reconsent(session, self.record_id, reference),
+                    self._stale,
+                ),
+                self._after(_("The later record is linked.")),
             )
         elif button == "changes":
             from screens.staff.changes import WhatChangedScreen
