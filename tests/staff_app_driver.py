@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -24,7 +25,11 @@ async def until(pilot: Pilot[None], condition: Callable[[], Any], what: str) -> 
 
 
 def text_of(pilot: Pilot[None], selector: str) -> str:
-    return str(pilot.app.screen.query_one(selector, Static).render())
+    """The text of a Static on the current screen ("" while another screen is on top)."""
+    try:
+        return str(pilot.app.screen.query_one(selector, Static).render())
+    except NoMatches:
+        return ""
 
 
 async def sign_in(pilot: Pilot[None], user: str, password: str) -> None:
