@@ -746,9 +746,37 @@ def _records_query(args: argparse.Namespace, services: StaffServices) -> object:
             limit=args.limit,
         )
     except ValidationError as exc:
-        raise StaffCommandError(
-            "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()) + "."
-        ) from None
+        raise StaffCommandError(_query_problem(exc)) from None
+
+
+_QUERY_OPTIONS = {
+    "text": "--search",
+    "physiotherapist_ids": "--physio",
+    "completed_from": "--from",
+    "completed_to": "--to",
+    "statuses": "--status",
+    "limit": "--limit",
+}
+
+
+def _query_problem(exc: object) -> str:
+    """A sentence naming the option that is wrong (not pydantic's field names or regexes)."""
+    from pydantic import ValidationError
+
+    assert isinstance(exc, ValidationError)
+    parts = []
+    for error in exc.errors():
+        option = _QUERY_OPTIONS.get(str(error["loc"][0])) if error["loc"] else None
+        message = str(error["msg"]).removeprefix("Value error, ").rstrip(".")
+        if option == "--physio":
+            message = (
+                "use a physiotherapist's id from the clinic settings (lower-case letters, "
+                "digits and hyphens, for example akim)"
+            )
+        elif error["type"].startswith("string_"):
+            message = "this text cannot be searched for; shorten it or remove unusual characters"
+        parts.append(f"{option}: {message}" if option else message[:1].upper() + message[1:])
+    return "; ".join(dict.fromkeys(parts)) + "."
 
 
 RECORD_COLUMNS = (

@@ -88,6 +88,11 @@ class StaffApp(App[None]):
         sign-in waits for this check."""
         try:
             self.services.prepare()
+            # Import the screens a session opens now, while the person types their password
+            # (about a second on a loaded machine), not after they press Sign in.
+            import screens.staff.dialogs
+            import screens.staff.record
+            import screens.staff.records  # noqa: F401
         except Exception as exc:
             from kiosk.services import describe_startup_error
 

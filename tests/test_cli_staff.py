@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -397,3 +398,25 @@ def test_the_cheap_test_hashing_is_never_used_outside_a_test(
     assert configured_passwords().parameters == TEST_PARAMETERS
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     assert configured_passwords().parameters == PARAMETERS
+
+
+def test_a_wrong_records_list_option_is_named_not_shown_as_a_regex() -> None:
+    # h9qa: `records list --physio 'ESC[2Jx'` printed pydantic's "String should match
+    # pattern '^[a-z0-9][a-z0-9-]*$'." and a reversed range "the date range ends ...".
+    from datetime import date
+    from types import SimpleNamespace
+
+    from kiosk.cli_staff import StaffCommandError, _records_query
+
+    def query(**kw: object) -> str:
+        args = {"search": "", "status": [], "physio": [], "date_from": None}
+        args |= {"date_to": None, "limit": 50, **kw}
+        services = SimpleNamespace(now=lambda: datetime.now(UTC))
+        with pytest.raises(StaffCommandError) as refused:
+            _records_query(SimpleNamespace(**args), services)  # type: ignore[arg-type]
+        return str(refused.value)
+
+    said = query(physio=["\x1b[2Jx"])
+    assert said.startswith("--physio: use a physiotherapist's id") and "pattern" not in said
+    said = query(date_from=date(2027, 1, 1), date_to=date(2026, 1, 1))
+    assert said[0].isupper() and "range" in said

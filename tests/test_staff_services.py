@@ -581,3 +581,13 @@ def test_set_role_and_enable_keep_one_account_per_physiotherapist(clinic: Clinic
     lines = {line.account.user_name: line for line in services.list_accounts(admin)}
     assert lines["akim"].account.disabled and lines["mtremblay"].account.role is Role.PHYSIO
     services.set_role(admin, "jlee", Role.PHYSIO)  # unchanged: no refusal of itself
+
+
+def test_a_physio_account_for_someone_not_in_the_settings_says_so(clinic: Clinic) -> None:
+    # h9qa: `users add ghost --role physio` answered "Give the person's full name (--name)",
+    # though the problem is that the settings list no physiotherapist "ghost".
+    services = clinic.terminal()
+    admin = sign_in(services, "office")
+    with pytest.raises(ActionRefused, match="not a physiotherapist's id") as refused:
+        services.create_account(admin, "ghost", role=Role.PHYSIO, password=JLEE_PASSWORD * 2)
+    assert "akim, jlee" in str(refused.value)

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Checkbox
+from textual.widgets import Checkbox, DataTable
+from textual.widgets.data_table import ColumnKey
 
 from consent_records.events import Terminal, TerminalKind
 from kiosk.auth.passwords import TEST_PARAMETERS, Passwords
@@ -73,7 +74,10 @@ async def accounts(pilot: Pilot[None]) -> None:
     await signed_in(pilot, "office", ADMIN_PASSWORD)
     await pilot.press("f2")
     await until(pilot, lambda: isinstance(pilot.app.screen, AccountsScreen), "accounts")
-    await until(pilot, lambda: pilot.app.screen.query_one("#accounts").row_count == 3, "rows")  # type: ignore[attr-defined]
+    table = pilot.app.screen.query_one("#accounts", DataTable)
+    await until(pilot, lambda: table.row_count == 3, "rows")
+    # Auto-width columns grow to their cells as rows arrive: wait for the widest name.
+    await until(pilot, lambda: table.columns[ColumnKey("name")].content_width >= 10, "widths")
 
 
 CASES: list[tuple[str, Step, tuple[int, int]]] = [

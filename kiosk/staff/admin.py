@@ -215,14 +215,21 @@ class AdminServices(StaffCore):
         if role is Role.PHYSIO and display_name is None and physiotherapist_id is not None:
             with suppress(KeyError):
                 display_name = self.settings.physiotherapist(physiotherapist_id).name
-        shown = clean_text(display_name or "")
-        if not shown:
-            raise ActionRefused("Give the person's full name (--name), as staff know them.")
+        if role is Role.PHYSIO and physiotherapist_id is None:
+            listed = ", ".join(sorted(self._physio_ids())) or "none"
+            raise ActionRefused(
+                f"{name} is not a physiotherapist's id in the clinic settings (listed: "
+                f"{listed}). Add the physiotherapist to the settings first, or name their id "
+                "(--physio ID)."
+            )
         accounts = self._accounts()
-        try:
+        try:  # first: a physio id missing from the settings is the real problem, not --name
             check_new_account(accounts, name, role, physiotherapist_id, self._physio_ids())
         except AccountProblem as exc:
             raise ActionRefused(str(exc)) from None
+        shown = clean_text(display_name or "")
+        if not shown:
+            raise ActionRefused("Give the person's full name (--name), as staff know them.")
         if role is Role.PHYSIO:
             _one_account_per_physiotherapist(accounts, physiotherapist_id, name)
         normalised = self._new_password(password, [name, shown])
