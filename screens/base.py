@@ -192,7 +192,9 @@ class KioskScreen(Screen[None]):
 
     def view_changed(self) -> None:
         """The view was switched: name the other one on the button and in the hint."""
-        self.query_one("#view-toggle", Button).label = toggle_label(easy_read(self.app))
+        toggle = self.query_one("#view-toggle", Button)
+        toggle.label = toggle_label(easy_read(self.app))
+        toggle.refresh(layout=True)  # the other label has another width
         self.refresh_hint()
 
     @on(Button.Pressed, "#view-toggle")
