@@ -255,6 +255,7 @@ class KioskApp(App[None], inherit_bindings=False):
     def start_over(self) -> None:
         """Forget the current patient entirely (their answers and anything they copied)
         and show Welcome."""
+        had_patient = self.session is not None or isinstance(self.screen, KioskScreen)
         self.session = None
         self.set_easy_view(False)  # the next patient chooses their own view
         self._clipboard = ""
@@ -262,6 +263,8 @@ class KioskApp(App[None], inherit_bindings=False):
         while len(self.screen_stack) > 2 and not isinstance(self.screen, KioskScreen):
             self.pop_screen()
         shown = self._switch_to(self._welcome_screen())
+        if not had_patient:
+            return  # the kiosk's first Welcome: nobody to forget, and start-up stays quick
 
         async def forget() -> None:
             # Once the old screen is gone, nothing refers to the old session: collect it

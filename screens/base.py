@@ -192,7 +192,9 @@ class KioskScreen(Screen[None]):
 
     def view_changed(self) -> None:
         """The view was switched: name the other one on the button and in the hint."""
-        self.query_one("#view-toggle", Button).label = toggle_label(easy_read(self.app))
+        toggle = self.query_one("#view-toggle", Button)
+        toggle.label = toggle_label(easy_read(self.app))
+        toggle.refresh(layout=True)  # the other label has another width
         self.refresh_hint()
 
     @on(Button.Pressed, "#view-toggle")
@@ -202,6 +204,11 @@ class KioskScreen(Screen[None]):
 
     def refresh_hint(self) -> None:
         hint = "   ".join(part for part in (self.key_hint(), self.key_hint_suffix()) if part)
+        room = self.app.size.width - 4
+        # One line: the least needed part goes first when the line would be cut.
+        for spare in (_("Shift+Tab: previous"), _("Tab: next"), _("Up, Down: questions")):
+            if len(hint) > room:
+                hint = hint.replace("   " + spare, "")
         self.query_one("#key-hint", Static).update(hint)
 
     def too_small_text(self) -> str:
