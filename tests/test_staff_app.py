@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Input, Static, TextArea
 
 from consent_records.audit import AuditQuery, LoggedOut, LogoutReason
 from consent_records.base import StoreUnavailable
@@ -460,7 +460,7 @@ async def test_admin_manages_accounts(clinic: Clinic) -> None:
         await until(pilot, lambda: "15" in text_of(pilot, ".dialog-message"), "the rule")
         dialog.query_one("#new-password", Input).value = "a long enough passphrase here"
         dialog.query_one("#new-password2", Input).value = "a long enough passphrase here"
-        await pilot.click("#submit")
+        dialog.query_one("#submit", Button).press()  # again, once the refusal is shown
         await until(pilot, lambda: pilot.app.screen is accounts, "accounts again")
         await until(pilot, lambda: table.row_count == 4, "the new account")
 
