@@ -165,16 +165,20 @@ class StaffApp(App[None]):
             self.services.logout(session, reason)  # does nothing if already ended
         except Exception:  # the sign-out itself must always happen
             log.exception("could not audit the sign-out")
-        minutes = self.services.settings.staff_idle_timeout_seconds / 60
+        seconds = round(self.services.settings.staff_idle_timeout_seconds)
+        # Below two minutes in seconds: a 30 s limit once read "after 0 minutes".
+        idle = (
+            ngettext("{n} second", "{n} seconds", seconds).format(n=seconds)
+            if seconds < 120
+            else ngettext("{n} minute", "{n} minutes", round(seconds / 60)).format(
+                n=round(seconds / 60)
+            )
+        )
         notice = {
             LogoutReason.IDLE: _(
                 "You were signed out after {minutes} without input, and the screen was "
                 "cleared. Sign in again to continue."
-            ).format(
-                minutes=ngettext("{n} minute", "{n} minutes", round(minutes)).format(
-                    n=round(minutes)
-                )
-            ),
+            ).format(minutes=idle),
             LogoutReason.SESSION_LIMIT: _(
                 "You were signed out because your session reached 12 hours. Sign in again "
                 "to continue."

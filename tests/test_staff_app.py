@@ -138,6 +138,9 @@ async def test_idle_signs_out_and_clears_every_patient_detail(clinic: Clinic) ->
         app.check_session()
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), "sign-in")
         await until(pilot, lambda: "without input" in text_of(pilot, "#login-message"), "notice")
+        seconds = services.settings.staff_idle_timeout_seconds
+        expected = f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
+        assert f"after {expected} without input" in text_of(pilot, "#login-message")
         assert app.session is None
         assert not record_screen.is_attached
         shown = [w for s in app.screen_stack for w in s.query(Static)]
@@ -315,6 +318,9 @@ async def test_withdrawal_of_an_active_consent(clinic: Clinic) -> None:
             ),
             "the withdrawal",
         )
+        # Consent will not follow on a withdrawn record: no "not by itself consent" line.
+        shown = " ".join(str(w.render()) for w in record_screen.query(Static))
+        assert "not by itself consent" not in shown
 
     await run_app(services, test)
 

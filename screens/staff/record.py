@@ -164,7 +164,9 @@ class RecordScreen(Screen[bool]):
                 day=day(standing.expires_at.date())
             )
         line(status_line, "status-line")
-        if view.status not in CONSENT_COMPLETE:
+        if view.status not in CONSENT_COMPLETE and view.status not in FINAL:
+            # Only while consent is still to be given: on a withdrawn, declined or "not
+            # proceeding" record the line would suggest consent may yet follow.
             line(
                 _(
                     "The kiosk record is not by itself consent to treatment: consent follows "
