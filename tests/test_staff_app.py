@@ -370,6 +370,8 @@ async def test_a_stale_act_is_refused_and_nothing_typed_is_lost(clinic: Clinic) 
         await pilot.click("#submit")
         await until(pilot, lambda: "another terminal" in text_of(pilot, ".dialog-message"), "x")
         assert pilot.app.screen is dialog
+        message = text_of(pilot, ".dialog-message")
+        assert message.count("Not proceeding by") == 1, "the newer entry is named once"
         assert dialog.query_one("#other", TextArea).text == "Talked about aftercare."
         assert screen.view is not None and screen.view.status is ConsentStatus.NOT_PROCEEDING
 

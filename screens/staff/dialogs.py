@@ -141,9 +141,8 @@ class ActionDialog(ModalScreen["RecordView | None"], Generic[T]):
 
     def _stale(self, stale: Any) -> None:
         self._on_stale(stale.current)
-        newer = "; ".join(stale.newer)
-        sentence = str(stale) + (f" ({newer})" if newer else "")
-        self._failed(sentence + " " + _("What you entered is still here."))
+        # The services' sentence already names the newer entries: say them once.
+        self._failed(str(stale) + " " + _("What you entered is still here."))
 
     def _failed(self, sentence: str) -> None:
         self.query_one("#submit", Button).disabled = False
