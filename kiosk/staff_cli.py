@@ -48,6 +48,14 @@ def cmd_staff(args: argparse.Namespace) -> int:
     settings = load_settings(resolve_config(args.config))
     data_dir = _data_dir(args)
     if not store_exists(data_dir):
+        if not data_dir.exists():
+            # A mistyped --data-dir and a clinic not set up yet look alike: say both.
+            print(
+                f"The folder {data_dir.absolute()} does not exist. If the path is mistyped, "
+                "check --data-dir (or IMS_KIOSK_DATA_DIR, or data_dir in the settings). "
+                "If this is a new clinic:",
+                file=sys.stderr,
+            )
         print(
             FIRST_ADMIN.format(where=data_dir.absolute(), options=_options(args)),
             file=sys.stderr,

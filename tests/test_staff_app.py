@@ -84,6 +84,9 @@ def test_no_accounts_says_how_to_make_the_first_admin(
     assert code == 1
     assert "There are no staff accounts" in err
     assert "users add NAME --role admin" in err
+    # A folder that does not exist may be a mistyped path: say so first.
+    assert err.startswith(f"The folder {tmp_path / 'nothing'} does not exist")
+    assert "check --data-dir" in err
 
 
 async def test_sign_in_refusals_never_say_whether_the_user_exists(clinic: Clinic) -> None:
